@@ -1,0 +1,220 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { seededRandom, randomInt } from '../test-support/random.ts';
+import {
+  crc16, decodeFrame, decodeLine, encodeFrame, encodeLine, ErrorCode, MAX_FRAME, ProtocolError,
+  type Frame, type Sample, type ValueTypeName,
+} from './index.ts';
+import vectors from './test-vectors.json' with { type: 'json' };
+
+const fromHex = (hex: string) => new Uint8Array(Buffer.from(hex.replace(/\s+/g, ''), 'hex'));
+const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ProtocolError) return err.code;
+    throw err;
+  }
+  return 'no error';
+}
+
+describe('spec test vectors [FP-10]', () => {
+  it.each(vectors.frames)('$clause encodes to the spec bytes', ({ hex, frame }) => {
+    expect(toHex(encodeFrame(frame as Frame))).toBe(hex);
+  });
+  it.each(vectors.frames)('$clause decodes to the spec meaning', ({ hex, frame }) => {
+    expect(decodeFrame(fromHex(hex))).toEqual(frame);
+  });
+  it.each(vectors.lines)('$clause serial line both ways', ({ line, frame }) => {
+    expect(encodeLine(frame as Frame)).toBe(line + '\n');
+    expect(decodeLine(line)).toEqual({ kind: 'frame', frame });
+  });
+  it.each(vectors.malformed)('rejects $hex with $code', ({ hex, code }) => {
+    expect(codeOf(() => decodeFrame(fromHex(hex)))).toBe(code);
+  });
+
+  it('firmware-protocol.md shows exactly the vectors in test-vectors.json', () => {
+    const spec = readFileSync(new URL('../../../firmware-protocol.md', import.meta.url), 'utf8');
+    for (const { clause, hex } of vectors.frames) {
+      const section = spec.slice(spec.indexOf(`### ${clause} `));
+      const block = section.slice(section.indexOf('```\n') + 4, section.indexOf('```', section.indexOf('```\n') + 4));
+      expect(block.replace(/\s+/g, ''), clause).toBe(hex);
+    }
+    for (const { line } of vectors.lines) expect(spec).toContain('`' + line + '`');
+    for (const { hex, code } of vectors.malformed) {
+      const spaced = hex.replace(/(..)(?!$)/g, '$1 ');
+      expect(spec).toContain(`| \`${spaced}\` | \`${code}\` |`);
+    }
+  });
+
+  it('CRC-16/CCITT-FALSE check value [FP-3.3]', () => {
+    expect(crc16(new TextEncoder().encode('123456789'))).toBe(0x29b1);
+  });
+});
+
+function randomString(rand: () => number, maxBytes: number): string {
+  const alphabet = 'abcXYZ019 _-.°µ温度';
+  let s = '';
+  const n = randomInt(rand, 0, maxBytes);
+  while (new TextEncoder().encode(s).length < n) s += alphabet[randomInt(rand, 0, alphabet.length - 1)];
+  while (new TextEncoder().encode(s).length > maxBytes) s = [...s].slice(0, -1).join('');
+  return s;
+}
+
+function randomValue(rand: () => number, type: ValueTypeName): number | boolean {
+  switch (type) {
+    case 'bool': return rand() < 0.5;
+    case 'i32': return randomInt(rand, -(2 ** 31), 2 ** 31 - 1);
+    case 'f32': return Math.fround((rand() - 0.5) * 1e6);
+    case 'f64': return (rand() - 0.5) * 1e12;
+  }
+}
+
+const TYPES: ValueTypeName[] = ['f32', 'f64', 'i32', 'bool'];
+
+function randomFrame(rand: () => number): Frame {
+  switch (randomInt(rand, 0, 6)) {
+    case 0: {
+      const n = randomInt(rand, 0, 64);
+      const ids = [...new Set(Array.from({ length: n }, () => randomInt(rand, 0, 255)))];
+      return {
+        type: 'hello', session: randomInt(rand, 0, 2 ** 32 - 1), deviceId: 'dev-' + randomInt(rand, 0, 1e9),
+        firmware: randomString(rand, 64),
+        channels: ids.map((id) => ({ id, type: TYPES[randomInt(rand, 0, 3)], name: 'c' + randomString(rand, 63), unit: randomString(rand, 16) })),
+      };
+    }
+    case 1: {
+      const samples: Sample[] = Array.from({ length: randomInt(rand, 1, 200) }, () => {
+        const type = TYPES[randomInt(rand, 0, 3)];
+        return { channel: randomInt(rand, 0, 255), type, offset: randomInt(rand, -(2 ** 31), 2 ** 31 - 1), value: randomValue(rand, type) };
+      });
+      const seq = randomInt(rand, 0, 2 ** 32 - 1);
+      return rand() < 0.5 ? { type: 'readings', seq, samples } : { type: 'readings', seq, baseTime: randomInt(rand, 0, 2 ** 45), samples };
+    }
+    case 2: return { type: 'ack', ackedSeq: randomInt(rand, 0, 2 ** 32 - 1), hubTime: randomInt(rand, 0, 2 ** 45) };
+    case 3: return { type: 'command', id: randomInt(rand, 0, 2 ** 32 - 1), timeoutMs: randomInt(rand, 0, 2 ** 32 - 1), name: 'n' + randomString(rand, 40), args: randomString(rand, 600) };
+    case 4: return { type: 'command_result', id: randomInt(rand, 0, 2 ** 32 - 1), status: (['accepted', 'succeeded', 'failed', 'unknown'] as const)[randomInt(rand, 0, 3)], payload: randomString(rand, 600) };
+    case 5: return { type: 'error', code: randomInt(rand, 0, 65535), text: randomString(rand, 255) };
+    default: return { type: 'heartbeat' };
+  }
+}
+
+describe('round trip', () => {
+  it('3000 seeded random frames survive encode → decode, and lines too', () => {
+    const rand = seededRandom(20261125);
+    for (let i = 0; i < 3000; i++) {
+      const frame = randomFrame(rand);
+      const bytes = encodeFrame(frame);
+      expect(bytes.length).toBeLessThanOrEqual(MAX_FRAME);
+      expect(decodeFrame(bytes)).toEqual(frame);
+      if (i % 10 === 0) {
+        const line = encodeLine(frame);
+        expect(decodeLine(line.slice(0, -1))).toEqual({ kind: 'frame', frame });
+      }
+    }
+  });
+
+  it('NaN and infinities survive the codec (ingest, not the codec, rejects them)', () => {
+    const frame: Frame = { type: 'readings', seq: 3, samples: [
+      { channel: 1, type: 'f32', offset: 0, value: NaN },
+      { channel: 1, type: 'f64', offset: 0, value: -Infinity },
+    ] };
+    expect(decodeFrame(encodeFrame(frame))).toEqual(frame);
+  });
+});
+
+describe('malformed input [FP-3.5]', () => {
+  const hello = encodeFrame(vectors.frames[0].frame as Frame);
+
+  it('every truncation is FP_ERR_TRUNCATED', () => {
+    for (let n = 0; n < hello.length; n++) expect(codeOf(() => decodeFrame(hello.subarray(0, n)))).toBe('FP_ERR_TRUNCATED');
+  });
+
+  it('a length lie is FP_ERR_TRUNCATED or FP_ERR_BAD_LENGTH', () => {
+    const longer = hello.slice();
+    longer[8] += 1;
+    expect(codeOf(() => decodeFrame(longer))).toBe('FP_ERR_TRUNCATED');
+    const shorter = hello.slice();
+    shorter[8] -= 1;
+    expect(codeOf(() => decodeFrame(shorter))).toBe('FP_ERR_BAD_LENGTH');
+  });
+
+  it('a payload whose fields overrun its length is FP_ERR_BAD_PAYLOAD', () => {
+    const frame = { type: 'error', code: 1, text: 'abc' } as const;
+    const bytes = encodeFrame(frame).slice();
+    bytes[12] = 200; // text length far past the payload
+    const c = crc16(bytes, 0, bytes.length - 2);
+    bytes[bytes.length - 2] = c & 0xff;
+    bytes[bytes.length - 1] = c >> 8;
+    expect(codeOf(() => decodeFrame(bytes))).toBe('FP_ERR_BAD_PAYLOAD');
+  });
+
+  it('oversized frames are FP_ERR_TOO_LARGE, in decode and encode', () => {
+    const bytes = new Uint8Array(MAX_FRAME + 1);
+    bytes[0] = 1; bytes[1] = 7; bytes[8] = 0x01; bytes[9] = 0x40;
+    expect(codeOf(() => decodeFrame(bytes))).toBe('FP_ERR_TOO_LARGE');
+    const samples: Sample[] = Array.from({ length: 2000 }, () => ({ channel: 1, type: 'f64', offset: 0, value: 1 }));
+    expect(codeOf(() => encodeFrame({ type: 'readings', seq: 1, samples }))).toBe('FP_ERR_TOO_LARGE');
+  });
+
+  it('invalid fields are refused by the encoder with FP_ERR_BAD_PAYLOAD', () => {
+    const bad: Frame[] = [
+      { type: 'hello', session: 1, deviceId: 'has space', firmware: '', channels: [] },
+      { type: 'hello', session: 1, deviceId: 'd', firmware: '', channels: [{ id: 1, type: 'f32', name: 'a', unit: '' }, { id: 1, type: 'f32', name: 'b', unit: '' }] },
+      { type: 'readings', seq: 1, samples: [] },
+      { type: 'readings', seq: -1, samples: [{ channel: 1, type: 'f32', offset: 0, value: 1 }] },
+      { type: 'readings', seq: 1, samples: [{ channel: 1, type: 'i32', offset: 0, value: 1.5 }] },
+      { type: 'readings', seq: 1, samples: [{ channel: 1, type: 'bool', offset: 0, value: 1 }] },
+      { type: 'command', id: 1, timeoutMs: 1, name: '', args: '' },
+    ];
+    for (const frame of bad) expect(codeOf(() => encodeFrame(frame)), JSON.stringify(frame)).toBe('FP_ERR_BAD_PAYLOAD');
+  });
+
+  it('garbage and mutated frames only ever give documented codes', () => {
+    const rand = seededRandom(7);
+    const known = new Set(Object.keys(ErrorCode));
+    const seen = new Set<string>();
+    const seeds = vectors.frames.map((v) => fromHex(v.hex));
+    for (let i = 0; i < 20000; i++) {
+      let bytes: Uint8Array;
+      if (i % 4 === 0) {
+        bytes = new Uint8Array(randomInt(rand, 0, 64)).map(() => randomInt(rand, 0, 255));
+      } else {
+        bytes = seeds[randomInt(rand, 0, seeds.length - 1)].slice();
+        const flips = randomInt(rand, 1, 3);
+        for (let f = 0; f < flips; f++) bytes[randomInt(rand, 0, bytes.length - 1)] ^= 1 << randomInt(rand, 0, 7);
+        if (i % 3 === 0) {
+          // keep the checksum valid so the mutation reaches the payload parser
+          const c = crc16(bytes, 0, bytes.length - 2);
+          bytes[bytes.length - 2] = c & 0xff;
+          bytes[bytes.length - 1] = c >> 8;
+        }
+      }
+      const code = codeOf(() => decodeFrame(bytes));
+      if (code !== 'no error') {
+        expect(known.has(code)).toBe(true);
+        seen.add(code);
+      }
+    }
+    expect([...seen].sort()).toEqual(expect.arrayContaining(['FP_ERR_BAD_CHECKSUM', 'FP_ERR_BAD_PAYLOAD', 'FP_ERR_BAD_VERSION', 'FP_ERR_TRUNCATED']));
+  });
+});
+
+describe('serial lines [FP-8]', () => {
+  it('lines without @ are console output, CR tolerated', () => {
+    expect(decodeLine('boot: wifi ok\r')).toEqual({ kind: 'console', text: 'boot: wifi ok' });
+    expect(decodeLine('')).toEqual({ kind: 'console', text: '' });
+  });
+  it('@ with non-base64 is FP_ERR_BAD_LINE', () => {
+    expect(codeOf(() => decodeLine('@not base64!'))).toBe('FP_ERR_BAD_LINE');
+    expect(codeOf(() => decodeLine('@AQc'))).toBe('FP_ERR_BAD_LINE');
+  });
+  it('@ with base64 of a bad frame gives the frame error', () => {
+    expect(codeOf(() => decodeLine('@' + Buffer.from(fromHex('01070000000000000000d73e')).toString('base64')))).toBe('FP_ERR_BAD_CHECKSUM');
+  });
+  it('an over-long line is FP_ERR_TOO_LARGE', () => {
+    expect(codeOf(() => decodeLine('@' + 'A'.repeat(30000)))).toBe('FP_ERR_TOO_LARGE');
+  });
+});
