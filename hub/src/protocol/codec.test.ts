@@ -172,6 +172,15 @@ describe('malformed input [FP-3.5]', () => {
     for (const frame of bad) expect(codeOf(() => encodeFrame(frame)), JSON.stringify(frame)).toBe('FP_ERR_BAD_PAYLOAD');
   });
 
+  it('keeps a leading UTF-8 BOM as part of a string, so it cannot sneak into a device id', () => {
+    const hello = encodeFrame({ type: 'hello', session: 1, deviceId: 'xxxdev', firmware: '', channels: [] }).slice();
+    hello.set([0xef, 0xbb, 0xbf], 15); // overwrite "xxx" with a BOM
+    const c = crc16(hello, 0, hello.length - 2);
+    hello[hello.length - 2] = c & 0xff;
+    hello[hello.length - 1] = c >> 8;
+    expect(codeOf(() => decodeFrame(hello))).toBe('FP_ERR_BAD_PAYLOAD');
+  });
+
   it('garbage and mutated frames only ever give documented codes', () => {
     const rand = seededRandom(7);
     const known = new Set(Object.keys(ErrorCode));

@@ -7,7 +7,8 @@ import {
   type ChannelDescriptor, type CommandStatusName, type Frame, type Sample, type ValueTypeName,
 } from './frames.ts';
 
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading EF BB BF is part of the string, not something to strip silently
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 const valueTypeNames = new Map<number, ValueTypeName>(
   Object.entries(ValueType).map(([name, code]) => [code, name as ValueTypeName]),
