@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULTS, loadConfig, parseSerial } from './config.ts';
+
+describe('config', () => {
+  it('has the documented defaults', () => {
+    const options = loadConfig({});
+    expect(options).toMatchObject({ port: 8080, host: '0.0.0.0', influxUrl: undefined, adminToken: undefined, serial: [] });
+    expect(options.dataDir).toMatch(/\/data$/);
+    expect(options.spoolMaxBytes).toBe(DEFAULTS.spoolMaxBytes);
+  });
+
+  it('reads every documented variable', () => {
+    const options = loadConfig({
+      HUB_PORT: '9000', HUB_HOST: '127.0.0.1', HUB_DATA_DIR: '/tmp/x', INFLUX_URL: 'http://127.0.0.1:8086/telemetry',
+      HUB_ADMIN_TOKEN: 'secret', HUB_SERIAL: '/dev/ttyUSB0:9600,/dev/ttyACM0', HUB_SPOOL_MAX_BYTES: '1000', HUB_LOG_LEVEL: 'warn',
+    });
+    expect(options).toMatchObject({
+      port: 9000, host: '127.0.0.1', dataDir: '/tmp/x', influxUrl: 'http://127.0.0.1:8086/telemetry', adminToken: 'secret',
+      serial: [{ path: '/dev/ttyUSB0', baudRate: 9600 }, { path: '/dev/ttyACM0', baudRate: 115200 }], spoolMaxBytes: 1000, logLevel: 'warn',
+    });
+  });
+
+  it('fails at start with a clear message on bad values', () => {
+    expect(() => loadConfig({ HUB_PORT: 'eighty' })).toThrow(ConfigError);
+    expect(() => loadConfig({ HUB_PORT: '70000' })).toThrow(/HUB_PORT=70000/);
+    expect(() => loadConfig({ INFLUX_URL: 'influx:8086' })).toThrow(/INFLUX_URL/);
+    expect(() => parseSerial('ttyUSB0')).toThrow(/HUB_SERIAL/);
+  });
+});

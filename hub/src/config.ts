@@ -1,0 +1,117 @@
+// The only module that reads the environment. Every option has a documented default (README).
+import { resolve } from 'node:path';
+
+export interface SerialPortOption {
+  path: string;
+  baudRate: number;
+}
+
+export interface HubOptions {
+  /** HUB_PORT */
+  port: number;
+  /** HUB_HOST */
+  host: string;
+  /** HUB_DATA_DIR: embedded store, registry, command log, outage spool, admin token */
+  dataDir: string;
+  /** INFLUX_URL, e.g. http://127.0.0.1:8086/telemetry; unset means the embedded store */
+  influxUrl?: string;
+  /** HUB_ADMIN_TOKEN; unset means generated on first start and kept in the data dir */
+  adminToken?: string;
+  /** HUB_SERIAL, e.g. /dev/ttyUSB0:115200,/dev/ttyACM0 */
+  serial: SerialPortOption[];
+  /** HUB_SPOOL_MAX_BYTES: outage spool bound */
+  spoolMaxBytes: number;
+  /** HUB_LOG_LEVEL */
+  logLevel: string;
+  /** readings per store batch */
+  batchSize: number;
+  /** longest wait before a partial batch is written (and ACKed) */
+  flushIntervalMs: number;
+  /** [FP-4.2.4] how far ahead of the hub clock a sample may be */
+  maxFutureMs: number;
+  /** [FP-6.3] */
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  /** most points one history response returns */
+  maxQueryPoints: number;
+  /** a /ws/live client with more bytes than this waiting gets coalesced updates */
+  liveCoalesceBytes: number;
+  /** a /ws/live client backed up this long is closed (4008) */
+  liveStuckMs: number;
+  /** how long a command waits for an offline device before it times out */
+  commandQueueTtlMs: number;
+  /** most commands waiting per offline device */
+  commandQueueMax: number;
+  /** [FP-6.4] a serial device silent this long shows offline */
+  serialSilenceMs: number;
+  /** first reopen delay after a serial unplug (doubles up to 5 s) */
+  serialReopenMs: number;
+}
+
+export const DEFAULTS: HubOptions = {
+  port: 8080,
+  host: '0.0.0.0',
+  dataDir: './data',
+  serial: [],
+  spoolMaxBytes: 1024 ** 3,
+  logLevel: 'info',
+  batchSize: 5000,
+  flushIntervalMs: 20,
+  maxFutureMs: 5 * 60_000,
+  heartbeatIntervalMs: 2000,
+  heartbeatTimeoutMs: 6000,
+  maxQueryPoints: 100_000,
+  liveCoalesceBytes: 1024 * 1024,
+  liveStuckMs: 10_000,
+  commandQueueTtlMs: 60 * 60_000,
+  commandQueueMax: 100,
+  serialSilenceMs: 15_000,
+  serialReopenMs: 250,
+};
+
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name}=${raw}: expected an integer from ${min} to ${max}`);
+  return value;
+}
+
+export function parseSerial(spec: string): SerialPortOption[] {
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const match = /^(.+?)(?::(\d+))?$/.exec(entry)!;
+      const baudRate = match[2] ? Number(match[2]) : 115200; // [FP-8.5]
+      if (!match[1].startsWith('/')) throw new ConfigError(`HUB_SERIAL entry ${entry}: expected /dev/...[:baud]`);
+      return { path: match[1], baudRate };
+    });
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
+  const influxUrl = env.INFLUX_URL || undefined;
+  if (influxUrl) {
+    let url: URL;
+    try {
+      url = new URL(influxUrl);
+    } catch {
+      throw new ConfigError(`INFLUX_URL=${influxUrl}: not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`INFLUX_URL=${influxUrl}: expected http:// or https://`);
+  }
+  return {
+    ...DEFAULTS,
+    port: integer(env, 'HUB_PORT', DEFAULTS.port, 0, 65535),
+    host: env.HUB_HOST || DEFAULTS.host,
+    dataDir: resolve(env.HUB_DATA_DIR || DEFAULTS.dataDir),
+    influxUrl,
+    adminToken: env.HUB_ADMIN_TOKEN || undefined,
+    serial: parseSerial(env.HUB_SERIAL ?? ''),
+    spoolMaxBytes: integer(env, 'HUB_SPOOL_MAX_BYTES', DEFAULTS.spoolMaxBytes, 0, Number.MAX_SAFE_INTEGER),
+    logLevel: env.HUB_LOG_LEVEL || DEFAULTS.logLevel,
+  };
+}

@@ -1,0 +1,206 @@
+// The HTTP API: device registry, history, health and metrics. Tested in-process with app.request().
+import { Hono, type Context } from 'hono';
+import type { Logger } from 'pino';
+import { isOperator, SESSION_COOKIE } from '../auth/operator-auth.ts';
+import { generateToken, hashToken, tokenMatches } from '../auth/tokens.ts';
+import type { Ingest } from '../ingest/ingest.ts';
+import type { Metrics } from '../metrics.ts';
+import { DEVICE_ID_PATTERN } from '../protocol/index.ts';
+import type { DeviceRecord, DeviceRegistry } from '../registry/registry.ts';
+import type { ReadingPoint, ReadingStore } from '../store/store.ts';
+import type { CommandLog } from '../commands/command-log.ts';
+import type { CommandService } from '../commands/command-service.ts';
+import { mountCommandRoutes } from './command-routes.ts';
+import { parseHistoryParams } from './history-query.ts';
+import { HttpError } from './http-error.ts';
+
+export interface Health {
+  status: 'ok' | 'degraded' | 'down';
+  store: { kind: string; reachable: boolean };
+  spool?: { bytes: number; readings: number; dropped: number };
+}
+
+export interface AppOptions {
+  registry: DeviceRegistry;
+  ingest: Ingest;
+  store: ReadingStore;
+  metrics: Metrics;
+  log: Logger;
+  adminTokenHash: string;
+  maxQueryPoints: number;
+  health(): Promise<Health>;
+  commands?: { service: CommandService; log: CommandLog };
+  /** recent console lines of a serial device */
+  consoleOf?(deviceId: string): { at: number; text: string }[] | undefined;
+  /** extra routes mounted by other components (live, commands, dashboard) */
+  extend?: (app: Hono) => void;
+}
+
+export function createApp(options: AppOptions): Hono {
+  const { registry, ingest, store, metrics, log } = options;
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      if (err.code === 'HUB_ERR_UNAUTHORIZED') metrics.authFailures.inc({ endpoint: 'api' });
+      return c.json(err.toJSON(), err.status);
+    }
+    log.error({ err, path: c.req.path }, 'request failed');
+    return c.json(new HttpError('HUB_ERR_INTERNAL', 'internal error').toJSON(), 500);
+  });
+  app.notFound((c) => c.json(new HttpError('HUB_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+
+  app.use('/api/*', async (c, next) => {
+    const headers = { authorization: c.req.header('authorization'), cookie: c.req.header('cookie') };
+    if (!isOperator(headers, options.adminTokenHash)) throw new HttpError('HUB_ERR_UNAUTHORIZED', 'missing or wrong operator token');
+    // Cookie-authenticated writes must come from our own pages (the cookie is also SameSite=Strict).
+    if (!headers.authorization && c.req.method !== 'GET' && !sameOrigin(c.req.header('origin'), c.req.header('host'))) {
+      throw new HttpError('HUB_ERR_FORBIDDEN', 'cross-origin request');
+    }
+    await next();
+  });
+
+  // The dashboard's login: trades the operator token for an HttpOnly cookie.
+  app.post('/login', async (c) => {
+    const body = await c.req.json().catch(() => null);
+    const token = typeof body?.token === 'string' ? body.token : '';
+    if (!tokenMatches(token, options.adminTokenHash)) throw new HttpError('HUB_ERR_UNAUTHORIZED', 'wrong operator token');
+    c.header('set-cookie', `${SESSION_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict`);
+    return c.body(null, 204);
+  });
+  app.post('/logout', (c) => {
+    c.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+    return c.body(null, 204);
+  });
+
+  function view(record: DeviceRecord) {
+    const state = ingest.device(record.id);
+    return {
+      id: record.id,
+      name: record.name,
+      transport: record.transport,
+      createdAt: new Date(record.createdAt).toISOString(),
+      online: ingest.isOnline(record.id),
+      lastSeen: state?.lastSeen ?? record.lastSeen ? new Date((state?.lastSeen ?? record.lastSeen)!).toISOString() : null,
+      firmware: state?.firmware ?? record.firmware,
+      channels: state ? [...state.channels.values()] : record.channels,
+      counters: state?.counters ?? { frames: 0, readings: 0, rejected: 0, duplicates: 0, sequenceGaps: 0 },
+    };
+  }
+
+  async function mustGet(id: string): Promise<DeviceRecord> {
+    const record = await registry.get(id);
+    if (!record) throw new HttpError('HUB_ERR_NOT_FOUND', `no device ${JSON.stringify(id)}`);
+    return record;
+  }
+
+  app.get('/api/devices', async (c) => c.json((await registry.list()).map(view)));
+
+  app.post('/api/devices', async (c) => {
+    const body = await c.req.json().catch(() => null);
+    const id = body?.id;
+    if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) {
+      throw new HttpError('HUB_ERR_BAD_REQUEST', 'id: 1-64 characters of A-Z a-z 0-9 . _ - :');
+    }
+    const name = body.name === undefined ? id : body.name;
+    if (typeof name !== 'string' || name.length > 200) throw new HttpError('HUB_ERR_BAD_REQUEST', 'name: a string up to 200 characters');
+    if (await registry.get(id)) throw new HttpError('HUB_ERR_CONFLICT', `device ${id} exists`);
+    const token = generateToken();
+    const record = await registry.create({ id, name, tokenHash: hashToken(token), transport: 'ws' });
+    log.info({ deviceId: id }, 'device provisioned');
+    // The token is shown once; only its hash is kept.
+    return c.json({ ...view(record), token }, 201);
+  });
+
+  app.get('/api/devices/:id', async (c) => c.json(view(await mustGet(c.req.param('id')))));
+
+  app.delete('/api/devices/:id', async (c) => {
+    const id = c.req.param('id');
+    await mustGet(id);
+    await registry.delete(id);
+    ingest.forget(id);
+    log.info({ deviceId: id }, 'device deleted');
+    return c.body(null, 204);
+  });
+
+  app.get('/api/devices/:id/readings', async (c) => {
+    const id = c.req.param('id');
+    await mustGet(id);
+    const { query, format } = parseHistoryParams(id, new URL(c.req.url).searchParams, { now: Date.now(), maxPoints: options.maxQueryPoints });
+    let points: ReadingPoint[];
+    try {
+      points = await store.query(query);
+    } catch (err) {
+      log.error({ err }, 'history query failed');
+      throw new HttpError('HUB_ERR_STORE_UNAVAILABLE', 'the store did not answer');
+    }
+    const truncated = !query.every && points.length >= query.limit;
+    if (format === 'csv') return csv(c, id, points, truncated);
+    return c.json({
+      deviceId: id,
+      from: new Date(query.from).toISOString(),
+      to: new Date(query.to).toISOString(),
+      every: query.every ?? null,
+      agg: query.agg ?? null,
+      truncated,
+      points,
+    });
+  });
+
+  app.get('/api/devices/:id/console', async (c) => {
+    const id = c.req.param('id');
+    await mustGet(id);
+    return c.json((options.consoleOf?.(id) ?? []).map((l) => ({ at: new Date(l.at).toISOString(), text: l.text })));
+  });
+
+  app.get('/healthz', async (c) => {
+    const health = await options.health();
+    return c.json(health, health.status === 'down' ? 503 : 200);
+  });
+
+  app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+
+  if (options.commands) {
+    mountCommandRoutes(app, { commands: options.commands.service, log: options.commands.log, deviceExists: async (id) => !!(await registry.get(id)) });
+  }
+  options.extend?.(app);
+  return app;
+}
+
+function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
+  if (!origin) return true; // not a browser cross-site request
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+function csvField(text: string): string {
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function csv(c: Context, deviceId: string, points: ReadingPoint[], truncated: boolean): Response {
+  const encoder = new TextEncoder();
+  let i = 0;
+  // Rows are produced as the client reads, so a large export is not built in memory twice.
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode('time,channel,value\n'));
+    },
+    pull(controller) {
+      if (i >= points.length) return controller.close();
+      let chunk = '';
+      for (const end = Math.min(points.length, i + 1000); i < end; i++) {
+        const p = points[i];
+        chunk += `${new Date(p.time).toISOString()},${csvField(p.channel)},${p.value}\n`;
+      }
+      controller.enqueue(encoder.encode(chunk));
+    },
+  });
+  return c.body(body, 200, {
+    'content-type': 'text/csv; charset=utf-8',
+    'content-disposition': `attachment; filename="${deviceId.replace(/[^A-Za-z0-9._-]/g, '_')}-readings.csv"`,
+    ...(truncated ? { 'x-truncated': 'true' } : {}),
+  });
+}

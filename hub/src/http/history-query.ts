@@ -1,0 +1,59 @@
+// Parses and checks the history API's query string into a store query.
+import { AGGREGATES, type Aggregate, type ReadingQuery } from '../store/store.ts';
+import { HttpError } from './http-error.ts';
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!match) return undefined;
+  const ms = Number(match[1]) * UNIT_MS[match[2]];
+  return ms > 0 ? ms : undefined;
+}
+
+/** ISO 8601 or epoch milliseconds. */
+export function parseTime(text: string, name: string): number {
+  const ms = /^-?\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new HttpError('HUB_ERR_BAD_REQUEST', `${name}: expected ISO 8601 or epoch ms, got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+export interface HistoryParams {
+  query: ReadingQuery;
+  format: 'json' | 'csv';
+}
+
+export function parseHistoryParams(deviceId: string, params: URLSearchParams, opts: { now: number; maxPoints: number }): HistoryParams {
+  const to = params.has('to') ? parseTime(params.get('to')!, 'to') : opts.now;
+  const from = params.has('from') ? parseTime(params.get('from')!, 'from') : to - 3_600_000;
+  if (from >= to) throw new HttpError('HUB_ERR_BAD_REQUEST', '`from` must be before `to`');
+
+  let every: number | undefined;
+  if (params.has('every')) {
+    every = parseDuration(params.get('every')!);
+    if (every === undefined) throw new HttpError('HUB_ERR_BAD_REQUEST', 'every: expected a window like 500ms, 10s, 1m, 1h, 1d');
+  }
+  let agg: Aggregate | undefined;
+  if (params.has('agg')) {
+    const name = params.get('agg')!;
+    if (!(AGGREGATES as readonly string[]).includes(name)) throw new HttpError('HUB_ERR_BAD_REQUEST', `agg: one of ${AGGREGATES.join(', ')}`);
+    agg = name as Aggregate;
+    if (every === undefined) throw new HttpError('HUB_ERR_BAD_REQUEST', 'agg needs `every`');
+  } else if (every !== undefined) {
+    agg = 'mean';
+  }
+  if (every !== undefined && Math.ceil((to - from) / every) > opts.maxPoints) {
+    throw new HttpError('HUB_ERR_TOO_MANY_POINTS', `${Math.ceil((to - from) / every)} windows per channel; at most ${opts.maxPoints}: widen \`every\` or narrow the range`);
+  }
+
+  let limit = opts.maxPoints;
+  if (params.has('limit')) {
+    limit = Number(params.get('limit'));
+    if (!Number.isInteger(limit) || limit < 1 || limit > opts.maxPoints) throw new HttpError('HUB_ERR_BAD_REQUEST', `limit: 1 to ${opts.maxPoints}`);
+  }
+  const format = params.get('format') ?? 'json';
+  if (format !== 'json' && format !== 'csv') throw new HttpError('HUB_ERR_BAD_REQUEST', 'format: json or csv');
+  const channel = params.get('channel') ?? undefined;
+
+  return { query: { deviceId, channel, from, to, every, agg, limit }, format };
+}

@@ -1,0 +1,113 @@
+// One connection's view of the protocol: HELLO first, then READINGS / results / heartbeats.
+// Transports feed it decoded frames; it never touches sockets or ports itself.
+import type { Logger } from 'pino';
+import { ErrorCode, type ErrorName, type Frame, type ProtocolError } from '../protocol/index.ts';
+import type { Metrics } from '../metrics.ts';
+import type { DeviceLink } from './device-link.ts';
+import type { DeviceState, Ingest } from './ingest.ts';
+
+export interface SessionHandlers {
+  ingest: Ingest;
+  metrics: Metrics;
+  log: Logger;
+  /** Checks a HELLO's device id; returns the error that refuses it, or null. */
+  admit(deviceId: string): Promise<ErrorName | null>;
+  /** COMMAND_RESULT frames go here (the command service), once the device is known. */
+  onCommandResult?(deviceId: string, frame: Extract<Frame, { type: 'command_result' }>): void;
+  onDeviceReady?(deviceId: string): void;
+}
+
+export class DeviceSession {
+  private device: DeviceState | null = null;
+  /** frames that arrive while HELLO is being processed wait here, in order */
+  private waiting: Frame[] | null = null;
+  private ended = false;
+
+  constructor(private readonly link: DeviceLink, private readonly handlers: SessionHandlers) {}
+
+  get deviceId(): string | undefined {
+    return this.device?.id;
+  }
+
+  onFrame(frame: Frame): void {
+    if (this.ended) return;
+    if (this.waiting) {
+      this.waiting.push(frame);
+      return;
+    }
+    this.handlers.metrics.framesIn.inc({ type: frame.type });
+    if (frame.type === 'hello') {
+      this.waiting = [];
+      void this.hello(frame);
+      return;
+    }
+    const device = this.device;
+    if (!device) return this.fail('FP_ERR_NO_HELLO', `send HELLO first, not ${frame.type}`); // [FP-4.1.1]
+    this.handlers.ingest.touch(device);
+    switch (frame.type) {
+      case 'readings':
+        this.handlers.ingest.readings(device, this.link, frame);
+        break;
+      case 'command_result':
+        this.handlers.onCommandResult?.(device.id, frame);
+        break;
+      case 'heartbeat':
+        break;
+      case 'error':
+        this.handlers.log.warn({ deviceId: device.id, code: frame.code, text: frame.text }, 'device reported an error');
+        break;
+      default:
+        // ACK and COMMAND only travel hub → device
+        this.fail('FP_ERR_BAD_TYPE', `devices do not send ${frame.type}`);
+    }
+  }
+
+  private async hello(frame: Extract<Frame, { type: 'hello' }>): Promise<void> {
+    try {
+      const refusal = await this.handlers.admit(frame.deviceId);
+      if (this.ended) return;
+      if (refusal) return this.fail(refusal, `device ${frame.deviceId} refused`);
+      if (this.device && this.device.id !== frame.deviceId) this.handlers.ingest.disconnected(this.device, this.link);
+      this.device = await this.handlers.ingest.hello(this.link, frame);
+      if (this.ended) {
+        this.handlers.ingest.disconnected(this.device, this.link);
+        return;
+      }
+      this.handlers.onDeviceReady?.(frame.deviceId);
+    } catch (err) {
+      this.handlers.log.error({ err, deviceId: frame.deviceId }, 'HELLO failed');
+      return this.fail('FP_ERR_STORE_UNAVAILABLE', 'hub could not load the device');
+    } finally {
+      const waiting = this.waiting ?? [];
+      this.waiting = null;
+      for (const next of waiting) this.onFrame(next);
+    }
+  }
+
+  /** A frame that did not decode [FP-3.5]: counted, answered with ERROR. */
+  rejectFrame(err: ProtocolError): void {
+    this.handlers.metrics.rejected.inc({ code: err.code });
+    if (this.device) this.device.counters.rejected++;
+    this.handlers.log.warn({ deviceId: this.device?.id, code: err.code, err: err.message }, 'bad frame');
+    this.link.send({ type: 'error', code: ErrorCode[err.code], text: err.message });
+  }
+
+  /** Sends ERROR and ends the protocol session (the link decides what that means). */
+  fail(code: ErrorName, text: string): void {
+    this.handlers.metrics.rejected.inc({ code });
+    this.handlers.log.warn({ deviceId: this.device?.id, code, text }, 'session error');
+    this.link.send({ type: 'error', code: ErrorCode[code], text });
+    this.link.end(code);
+  }
+
+  /** Serial links keep the port but drop the session: the next frame must be HELLO. */
+  reset(): void {
+    if (this.device) this.handlers.ingest.disconnected(this.device, this.link);
+    this.device = null;
+  }
+
+  closed(): void {
+    this.ended = true;
+    if (this.device) this.handlers.ingest.disconnected(this.device, this.link);
+  }
+}

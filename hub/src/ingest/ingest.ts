@@ -1,0 +1,274 @@
+// Ingest: validates frames from device sessions, batches readings into the store, acknowledges
+// what is durable, and fans readings out live. It knows links, stores and buses only by interface.
+import type { Logger } from 'pino';
+import { ErrorCode, type ChannelDescriptor, type ErrorName, type HelloFrame, type ReadingsFrame } from '../protocol/index.ts';
+import type { LiveBus, LiveReading } from '../live/live-bus.ts';
+import type { Metrics } from '../metrics.ts';
+import type { DeviceRegistry } from '../registry/registry.ts';
+import type { Reading, ReadingStore } from '../store/store.ts';
+import type { DeviceLink } from './device-link.ts';
+
+export interface IngestOptions {
+  store: ReadingStore;
+  registry: DeviceRegistry;
+  live: LiveBus;
+  metrics: Metrics;
+  log: Logger;
+  /** flush when this many readings are pending */
+  batchSize: number;
+  /** flush at most this long after the first pending reading */
+  flushIntervalMs: number;
+  /** [FP-4.2.4] samples further ahead of the hub clock are rejected */
+  maxFutureMs: number;
+  now?: () => number;
+}
+
+// [FP-4.2.4] earlier times mean a device whose clock was never set
+const EARLIEST_TIME = Date.UTC(2000, 0, 1);
+
+export interface DeviceCounters {
+  frames: number;
+  readings: number;
+  rejected: number;
+  duplicates: number;
+  sequenceGaps: number;
+}
+
+/** Per-device state that outlives connections: sequence watermarks, channels, counters. */
+export interface DeviceState {
+  readonly id: string;
+  session: number | null;
+  /** highest seq accepted into a batch (durable or not yet) */
+  acceptedSeq: number;
+  /** highest seq durable; what ACKs carry */
+  durableSeq: number;
+  /** bumped when pending frames are abandoned, so their later ACKs are not sent */
+  epoch: number;
+  channels: Map<number, ChannelDescriptor>;
+  firmware: string | null;
+  link: DeviceLink | null;
+  lastSeen: number | null;
+  counters: DeviceCounters;
+}
+
+interface PendingAck {
+  device: DeviceState;
+  seq: number;
+  epoch: number;
+}
+
+interface Batch {
+  readings: Reading[];
+  acks: PendingAck[];
+}
+
+export class Ingest {
+  private readonly devices = new Map<string, DeviceState>();
+  private pending: Batch = { readings: [], acks: [] };
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly now: () => number;
+
+  constructor(private readonly options: IngestOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The state of a device known to be online or seen since start, if any. */
+  device(id: string): DeviceState | undefined {
+    return this.devices.get(id);
+  }
+
+  isOnline(id: string): boolean {
+    return this.devices.get(id)?.link != null;
+  }
+
+  /** [FP-4.1] Binds a link to a device and answers with the resume point. */
+  async hello(link: DeviceLink, frame: HelloFrame): Promise<DeviceState> {
+    const { registry, metrics, live } = this.options;
+    const record = await registry.get(frame.deviceId);
+    let device = this.devices.get(frame.deviceId);
+    if (!device) {
+      device = {
+        id: frame.deviceId, session: record?.session ?? null, acceptedSeq: record?.ackedSeq ?? 0, durableSeq: record?.ackedSeq ?? 0,
+        epoch: 0, channels: new Map(), firmware: null, link: null, lastSeen: record?.lastSeen ?? null,
+        counters: { frames: 0, readings: 0, rejected: 0, duplicates: 0, sequenceGaps: 0 },
+      };
+      this.devices.set(frame.deviceId, device);
+    }
+    if (device.session !== frame.session) {
+      // [FP-5.1] a new session is a new sequence space
+      device.session = frame.session;
+      device.acceptedSeq = device.durableSeq = 0;
+      device.epoch++;
+    }
+    // Frames of this session still being written keep their place: the device's resends of them
+    // are dropped as duplicates, and their ACK goes to whichever link is current when they land.
+    device.channels = new Map(frame.channels.map((c) => [c.id, c]));
+    device.firmware = frame.firmware;
+    device.lastSeen = this.now();
+    await registry.updateHello(frame.deviceId, { firmware: frame.firmware, channels: frame.channels, session: frame.session });
+    const previous = device.link;
+    device.link = link;
+    if (previous && previous !== link) previous.end('FP_ERR_REPLACED');
+    if (!previous) {
+      metrics.devicesConnected.inc();
+      live.publish({ type: 'status', deviceId: device.id, online: true, at: device.lastSeen });
+    }
+    link.send({ type: 'ack', ackedSeq: device.durableSeq, hubTime: this.now() }); // [FP-4.1.2]
+    return device;
+  }
+
+  /** A link went away. Only the device's current link marks it offline. */
+  disconnected(device: DeviceState, link: DeviceLink): void {
+    if (device.link !== link) return;
+    device.link = null;
+    this.options.metrics.devicesConnected.dec();
+    this.options.live.publish({ type: 'status', deviceId: device.id, online: false, at: this.now() });
+  }
+
+  touch(device: DeviceState): void {
+    device.lastSeen = this.now();
+    device.counters.frames++;
+  }
+
+  /** [FP-4.2] Validates samples, queues the good ones and schedules the cumulative ACK. */
+  readings(device: DeviceState, link: DeviceLink, frame: ReadingsFrame): void {
+    const { metrics, live } = this.options;
+    const arrival = this.now();
+    metrics.readingsIn.inc(frame.samples.length);
+    if (frame.seq <= device.acceptedSeq) {
+      // [FP-5.2] a resend of something already held
+      device.counters.duplicates++;
+      metrics.duplicates.inc();
+      if (frame.seq <= device.durableSeq) link.send({ type: 'ack', ackedSeq: device.durableSeq, hubTime: arrival });
+      return;
+    }
+    if (frame.seq > device.acceptedSeq + 1) {
+      const missing = frame.seq - device.acceptedSeq - 1;
+      device.counters.sequenceGaps += missing;
+      metrics.sequenceGaps.inc(missing);
+    }
+    device.acceptedSeq = frame.seq;
+
+    const base = frame.baseTime ?? arrival; // [FP-4.2.2]
+    const latest = arrival + this.options.maxFutureMs;
+    const accepted: LiveReading[] = [];
+    let firstError: { code: ErrorName; text: string } | null = null;
+    let rejected = 0;
+    for (const sample of frame.samples) {
+      const channel = device.channels.get(sample.channel);
+      const time = base + sample.offset;
+      let code: ErrorName | null = null;
+      if (!channel) code = 'FP_ERR_UNKNOWN_CHANNEL';
+      else if (channel.type !== sample.type || (typeof sample.value === 'number' && !Number.isFinite(sample.value))) code = 'FP_ERR_BAD_VALUE';
+      else if (time > latest || time < EARLIEST_TIME) code = 'FP_ERR_BAD_TIME';
+      if (code) {
+        rejected++;
+        metrics.rejected.inc({ code });
+        firstError ??= { code, text: `channel ${sample.channel}` };
+        continue;
+      }
+      accepted.push({ channel: channel!.name, time, value: typeof sample.value === 'boolean' ? (sample.value ? 1 : 0) : sample.value });
+    }
+    device.counters.readings += accepted.length;
+    if (firstError) {
+      device.counters.rejected += rejected;
+      link.send({ type: 'error', code: ErrorCode[firstError.code], text: `${rejected} of ${frame.samples.length} samples dropped; first: ${firstError.text}` });
+    }
+    if (accepted.length > 0) {
+      live.publish({ type: 'readings', deviceId: device.id, readings: accepted });
+      for (const r of accepted) this.pending.readings.push({ deviceId: device.id, channel: r.channel, time: r.time, value: r.value });
+    }
+    this.pending.acks.push({ device, seq: frame.seq, epoch: device.epoch });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.pending.readings.length >= this.options.batchSize) {
+      this.startFlush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => this.startFlush(), this.options.flushIntervalMs);
+    }
+  }
+
+  private startFlush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.pending.acks.length === 0) return;
+    const batch = this.pending;
+    this.pending = { readings: [], acks: [] };
+    // One batch in flight at a time keeps each device's ACKs in order.
+    this.flushing = this.flushing.then(() => this.writeBatch(batch));
+  }
+
+  private async writeBatch(batch: Batch): Promise<void> {
+    const { store, registry, metrics, log } = this.options;
+    const stopTimer = metrics.storeWriteSeconds.startTimer();
+    try {
+      if (batch.readings.length > 0) await store.write(batch.readings);
+      stopTimer();
+      metrics.readingsStored.inc(batch.readings.length);
+    } catch (err) {
+      metrics.storeWriteFailures.inc();
+      log.error({ err, readings: batch.readings.length }, 'store write failed; devices will resend');
+      this.abandon(batch);
+      return;
+    }
+    const acked = new Map<DeviceState, number>();
+    for (const { device, seq, epoch } of batch.acks) {
+      if (epoch !== device.epoch) continue;
+      device.durableSeq = Math.max(device.durableSeq, seq);
+      acked.set(device, device.durableSeq);
+    }
+    try {
+      await registry.saveWatermarks([...acked.keys()].map((d) => ({ deviceId: d.id, session: d.session ?? 0, ackedSeq: d.durableSeq, lastSeen: d.lastSeen ?? this.now() })));
+    } catch (err) {
+      // The readings are durable; a lost watermark only means a resend after a restart, which
+      // idempotent writes absorb for device-stamped readings.
+      log.warn({ err }, 'could not persist sequence watermarks');
+    }
+    const hubTime = this.now();
+    for (const [device, ackedSeq] of acked) device.link?.send({ type: 'ack', ackedSeq, hubTime });
+  }
+
+  /** [FP-5.5] Nothing durable: forget the frames and make every affected device start over. */
+  private abandon(batch: Batch): void {
+    const devices = new Set(batch.acks.filter((a) => a.epoch === a.device.epoch).map((a) => a.device));
+    for (const device of devices) {
+      device.acceptedSeq = device.durableSeq;
+      device.epoch++;
+      this.options.metrics.rejected.inc({ code: 'FP_ERR_STORE_UNAVAILABLE' });
+      const link = device.link;
+      if (link) {
+        link.send({ type: 'error', code: ErrorCode.FP_ERR_STORE_UNAVAILABLE, text: 'readings not stored; resend after reconnect' });
+        link.end('FP_ERR_STORE_UNAVAILABLE');
+      }
+    }
+  }
+
+  /** Writes everything pending; resolves when it is durable (or abandoned). */
+  async flush(): Promise<void> {
+    this.startFlush();
+    await this.flushing;
+  }
+
+  /** The device was deleted: end its session. */
+  forget(id: string): void {
+    const device = this.devices.get(id);
+    if (!device) return;
+    const link = device.link;
+    if (link) {
+      link.send({ type: 'error', code: ErrorCode.FP_ERR_UNKNOWN_DEVICE, text: 'device deleted' });
+      link.end('FP_ERR_UNKNOWN_DEVICE');
+      this.disconnected(device, link);
+    }
+    this.devices.delete(id);
+  }
+
+  /** Links of every online device, for shutdown. */
+  links(): DeviceLink[] {
+    return [...this.devices.values()].flatMap((d) => (d.link ? [d.link] : []));
+  }
+}

@@ -1,0 +1,30 @@
+// Prometheus metrics. One registry per hub instance, so several hubs in one process (tests) stay apart.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = {
+    registry,
+    devicesConnected: new Gauge({ name: 'hub_devices_connected', help: 'Devices with an open session after HELLO', registers: [registry] }),
+    framesIn: new Counter({ name: 'hub_frames_in_total', help: 'Frames decoded from devices, by type', labelNames: ['type'], registers: [registry] }),
+    readingsIn: new Counter({ name: 'hub_readings_in_total', help: 'Samples received in READINGS frames', registers: [registry] }),
+    readingsStored: new Counter({ name: 'hub_readings_stored_total', help: 'Readings made durable (store or spool)', registers: [registry] }),
+    rejected: new Counter({ name: 'hub_rejected_total', help: 'Frames, samples, lines and requests refused, by error code', labelNames: ['code'], registers: [registry] }),
+    duplicates: new Counter({ name: 'hub_duplicate_frames_total', help: 'READINGS frames dropped as resends already held', registers: [registry] }),
+    sequenceGaps: new Counter({ name: 'hub_sequence_gap_frames_total', help: 'READINGS frames a device skipped (lost on the device side)', registers: [registry] }),
+    authFailures: new Counter({ name: 'hub_auth_failures_total', help: 'Upgrade or API requests with a missing or wrong token', labelNames: ['endpoint'], registers: [registry] }),
+    storeWriteSeconds: new Histogram({
+      name: 'hub_store_write_seconds', help: 'Time to make one batch durable',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
+    }),
+    storeWriteFailures: new Counter({ name: 'hub_store_write_failures_total', help: 'Batches that could not be made durable', registers: [registry] }),
+    spoolBytes: new Gauge({ name: 'hub_spool_bytes', help: 'Bytes waiting in the outage spool', registers: [registry] }),
+    spoolDropped: new Counter({ name: 'hub_spool_dropped_readings_total', help: 'Readings dropped because the outage spool was full', registers: [registry] }),
+    liveDropped: new Counter({ name: 'hub_live_dropped_total', help: 'Live updates coalesced away for slow subscribers', registers: [registry] }),
+    liveClients: new Gauge({ name: 'hub_live_clients', help: 'Open /ws/live connections', registers: [registry] }),
+  };
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

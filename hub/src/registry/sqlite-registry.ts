@@ -1,0 +1,90 @@
+import Database from 'better-sqlite3';
+import type { ChannelDescriptor } from '../protocol/index.ts';
+import type { DeviceRecord, DeviceRegistry, Watermark } from './registry.ts';
+
+interface Row {
+  id: string;
+  name: string;
+  token_hash: string | null;
+  transport: 'ws' | 'serial';
+  created_at: number;
+  firmware: string | null;
+  channels: string;
+  last_seen: number | null;
+  session: number | null;
+  acked_seq: number;
+}
+
+function toRecord(row: Row): DeviceRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    tokenHash: row.token_hash,
+    transport: row.transport,
+    createdAt: row.created_at,
+    firmware: row.firmware,
+    channels: JSON.parse(row.channels) as ChannelDescriptor[],
+    lastSeen: row.last_seen,
+    session: row.session,
+    ackedSeq: row.acked_seq,
+  };
+}
+
+export function createSqliteRegistry(options: { path: string }): DeviceRegistry {
+  const db = new Database(options.path);
+  db.pragma('journal_mode = WAL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS devices (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL,
+      token_hash TEXT UNIQUE,
+      transport TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      firmware TEXT,
+      channels TEXT NOT NULL DEFAULT '[]',
+      last_seen INTEGER,
+      session INTEGER,
+      acked_seq INTEGER NOT NULL DEFAULT 0
+    )`);
+  const insert = db.prepare(`INSERT INTO devices (id, name, token_hash, transport, created_at) VALUES (?, ?, ?, ?, ?)`);
+  const byId = db.prepare<[string], Row>(`SELECT * FROM devices WHERE id = ?`);
+  const byToken = db.prepare<[string], Row>(`SELECT * FROM devices WHERE token_hash = ?`);
+  const all = db.prepare<[], Row>(`SELECT * FROM devices ORDER BY id`);
+  const remove = db.prepare(`DELETE FROM devices WHERE id = ?`);
+  const hello = db.prepare(`UPDATE devices SET firmware = ?, channels = ?,
+      acked_seq = CASE WHEN session IS ? THEN acked_seq ELSE 0 END, session = ? WHERE id = ?`);
+  const mark = db.prepare(`UPDATE devices SET session = ?, acked_seq = ?, last_seen = ? WHERE id = ?`);
+  const saveMarks = db.transaction((marks: readonly Watermark[]) => {
+    for (const m of marks) mark.run(m.session, m.ackedSeq, m.lastSeen, m.deviceId);
+  });
+
+  return {
+    async create(device) {
+      insert.run(device.id, device.name, device.tokenHash, device.transport, Date.now());
+      return toRecord(byId.get(device.id)!);
+    },
+    async get(id) {
+      const row = byId.get(id);
+      return row && toRecord(row);
+    },
+    async findByTokenHash(tokenHash) {
+      const row = byToken.get(tokenHash);
+      return row && toRecord(row);
+    },
+    async list() {
+      return all.all().map(toRecord);
+    },
+    async delete(id) {
+      return remove.run(id).changes > 0;
+    },
+    async updateHello(id, { firmware, channels, session }) {
+      hello.run(firmware, JSON.stringify(channels), session, session, id);
+    },
+    async saveWatermarks(marks) {
+      saveMarks(marks);
+    },
+    async close() {
+      db.close();
+    },
+  };
+}

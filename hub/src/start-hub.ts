@@ -1,0 +1,165 @@
+// Wires the hub's components together. main.ts calls this with the loaded config; tests call it
+// with their own options (port 0, temp data dir).
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Logger } from 'pino';
+import { loadAdminToken } from './auth/admin-token.ts';
+import { hashToken } from './auth/tokens.ts';
+import { DEFAULTS, type HubOptions } from './config.ts';
+import { createSqliteCommandLog } from './commands/command-log.ts';
+import { CommandService } from './commands/command-service.ts';
+import { createApp, type Health } from './http/app.ts';
+import type { CommandResultFrame } from './protocol/index.ts';
+import { Ingest } from './ingest/ingest.ts';
+import { createLocalLiveBus } from './live/live-bus.ts';
+import { createLiveEndpoint } from './live/live-endpoint.ts';
+import { createLogger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { createSqliteRegistry } from './registry/sqlite-registry.ts';
+import { createSqliteStore } from './store/sqlite-store.ts';
+import type { ReadingStore } from './store/store.ts';
+import { createDeviceEndpoint } from './transports/device-ws.ts';
+import { rejectUpgrade } from './transports/reject-upgrade.ts';
+import { createSerialBridge } from './transports/serial-bridge.ts';
+
+export interface Hub {
+  /** e.g. http://127.0.0.1:8080 */
+  url: string;
+  port: number;
+  adminToken: string;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+export async function startHub(overrides: Partial<HubOptions> & { log?: Logger } = {}): Promise<Hub> {
+  const options: HubOptions = { ...DEFAULTS, ...overrides };
+  const log = overrides.log ?? createLogger(options.logLevel);
+  mkdirSync(options.dataDir, { recursive: true });
+  const metrics = createMetrics();
+  const registry = createSqliteRegistry({ path: join(options.dataDir, 'registry.db') });
+  const admin = loadAdminToken(options.dataDir, options.adminToken);
+  if (admin.created) log.info({ adminToken: admin.token, file: join(options.dataDir, 'admin-token') }, 'generated the operator token; it is shown only this once');
+
+  let store: ReadingStore;
+  let health: () => Promise<Health>;
+  if (options.influxUrl) {
+    // Loaded only when configured: the embedded default does not pay for the InfluxDB client.
+    const { createInfluxStore } = await import('./store/influx-store.ts');
+    const { createSpoolingStore } = await import('./store/spool.ts');
+    const influx = await createInfluxStore({ url: options.influxUrl });
+    const spooled = createSpoolingStore({
+      primary: influx,
+      dir: join(options.dataDir, 'spool'),
+      maxBytes: options.spoolMaxBytes,
+      onDrop: (count, reason) => {
+        metrics.spoolDropped.inc(count);
+        log.error({ dropped: count, reason }, reason === 'full' ? 'outage spool full: readings refused' : 'InfluxDB refused spooled readings: dropped');
+      },
+    });
+    store = spooled;
+    health = async () => {
+      const reachable = await influx.ping().then(() => true, () => false);
+      metrics.spoolBytes.set(spooled.spoolBytes);
+      const spool = { bytes: spooled.spoolBytes, readings: spooled.spooledReadings, dropped: spooled.droppedReadings };
+      return { status: reachable && spool.bytes === 0 ? 'ok' : 'degraded', store: { kind: 'influxdb', reachable }, spool };
+    };
+  } else {
+    store = createSqliteStore({ path: join(options.dataDir, 'readings.db') });
+    health = async () => {
+      const reachable = await store.ping().then(() => true, () => false);
+      return { status: reachable ? 'ok' : 'down', store: { kind: 'embedded', reachable } };
+    };
+  }
+
+  const live = createLocalLiveBus();
+  const ingest = new Ingest({
+    store, registry, live, metrics, log,
+    batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, maxFutureMs: options.maxFutureMs,
+  });
+  const commandLog = createSqliteCommandLog({ path: join(options.dataDir, 'commands.db') });
+  const commands = new CommandService({
+    log: commandLog, live, logger: log,
+    linkOf: (id) => ingest.device(id)?.link ?? null,
+    queueTtlMs: options.commandQueueTtlMs, maxQueuedPerDevice: options.commandQueueMax,
+    defaultTimeoutMs: 10_000, maxTimeoutMs: 10 * 60_000,
+  });
+  await commands.start();
+  const session = {
+    ingest, metrics, log,
+    onCommandResult: (deviceId: string, frame: CommandResultFrame) => void commands.result(deviceId, frame).catch((err) => log.error({ err }, 'command result not recorded')),
+    onDeviceReady: (deviceId: string) => void commands.deviceReady(deviceId).catch((err) => log.error({ err }, 'queued commands not sent')),
+  };
+  const devices = createDeviceEndpoint({
+    registry, metrics, log, session,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+  });
+  const serial = options.serial.length > 0
+    ? createSerialBridge({
+        ports: options.serial, registry, metrics, log, live, session,
+        silenceMs: options.serialSilenceMs, reopenMs: options.serialReopenMs, maxReopenMs: 5000,
+      })
+    : null;
+  const adminTokenHash = hashToken(admin.token);
+  const liveEndpoint = createLiveEndpoint({
+    bus: live, metrics, log, adminTokenHash,
+    coalesceAboveBytes: options.liveCoalesceBytes, stuckCloseMs: options.liveStuckMs, retryMs: 50,
+  });
+  const app = createApp({
+    registry, ingest, store, metrics, log, health,
+    adminTokenHash,
+    maxQueryPoints: options.maxQueryPoints,
+    commands: { service: commands, log: commandLog },
+    consoleOf: (id) => serial?.consoleOf(id),
+  });
+
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  server.on('upgrade', function onUpgrade(req, socket, head) {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://hub');
+    if (url.pathname === '/ws/device') {
+      devices.handleUpgrade(req, socket, head, url).catch((err) => {
+        log.error({ err }, 'device upgrade failed');
+        rejectUpgrade(socket, 500, 'HUB_ERR_INTERNAL', 'internal error');
+      });
+    } else if (url.pathname === '/ws/live') {
+      liveEndpoint.handleUpgrade(req, socket, head);
+    } else {
+      rejectUpgrade(socket, 404, 'HUB_ERR_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  log.info({ port, host: options.host, store: options.influxUrl ? 'influxdb' : 'embedded', dataDir: options.dataDir }, 'hub listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    adminToken: admin.token,
+    log,
+    close() {
+      // Stop accepting, write what is pending (so its ACKs go out), then end sessions.
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await ingest.flush();
+        await devices.close();
+        await serial?.close();
+        liveEndpoint.close();
+        server.closeAllConnections();
+        await stopped;
+        await commands.close();
+        await store.close();
+        await registry.close();
+        log.info('hub stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,157 @@
+// The embedded default store: one SQLite file.
+//
+// Schema (user_version 1):
+//   series(id INTEGER PRIMARY KEY, device, channel, UNIQUE(device, channel))
+//   readings(series_id, time, value, PRIMARY KEY(series_id, time)) WITHOUT ROWID
+// Readings are clustered by (series, time), so a range query for one channel is one contiguous
+// b-tree scan, and a batch insert touches one small integer key per row instead of two strings.
+// The series ids are cached in memory; a device has a handful of channels, so the cache stays small.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
+import { WriteRejectedError } from './errors.ts';
+import { normalizeQuery, validateReadings, type NormalizedQuery } from './validate.ts';
+
+export interface SqliteStoreOptions {
+  /** the database file; its directory is created when missing */
+  path: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS series (
+  id INTEGER PRIMARY KEY,
+  device TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  UNIQUE (device, channel)
+);
+CREATE TABLE IF NOT EXISTS readings (
+  series_id INTEGER NOT NULL,
+  time INTEGER NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY (series_id, time)
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+`;
+
+// SQLite's % truncates toward zero; this floors, so windows stay aligned to the epoch before 1970 too.
+const WINDOW_START = '(r.time - ((r.time % @every) + @every) % @every)';
+
+const AGG_SQL = {
+  mean: 'AVG(r.value)',
+  min: 'MIN(r.value)',
+  max: 'MAX(r.value)',
+  count: 'COUNT(*)',
+  // SQLite documents that with a lone max() the bare columns come from the row holding the maximum.
+  last: 'r.value, MAX(r.time)',
+} as const;
+
+// Errors that mean the data itself is unacceptable; anything else (full disk, I/O, busy) may pass.
+const REFUSED = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/;
+
+export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
+  mkdirSync(dirname(options.path), { recursive: true });
+  const db = new Database(options.path);
+  try {
+    db.pragma('journal_mode = WAL');
+    // FULL fsyncs the WAL at every commit: NORMAL would survive a crash of this process but could
+    // lose the last commits on power loss, and the hub acknowledges readings once write() resolves.
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+
+  const findSeries = db.prepare<[string, string], { id: number }>('SELECT id FROM series WHERE device = ? AND channel = ?');
+  const addSeries = db.prepare<[string, string], { id: number }>('INSERT INTO series (device, channel) VALUES (?, ?) RETURNING id');
+  const upsert = db.prepare<[number, number, number]>(
+    'INSERT INTO readings (series_id, time, value) VALUES (?, ?, ?) ON CONFLICT (series_id, time) DO UPDATE SET value = excluded.value',
+  );
+  const seriesCache = new Map<string, Map<string, number>>();
+
+  function seriesId(deviceId: string, channel: string): number {
+    let channels = seriesCache.get(deviceId);
+    if (!channels) seriesCache.set(deviceId, (channels = new Map()));
+    let id = channels.get(channel);
+    if (id === undefined) {
+      id = (findSeries.get(deviceId, channel) ?? addSeries.get(deviceId, channel)!).id;
+      channels.set(channel, id);
+    }
+    return id;
+  }
+
+  const insertAll = db.transaction((readings: readonly Reading[]) => {
+    for (const r of readings) upsert.run(seriesId(r.deviceId, r.channel), r.time, r.value);
+  });
+
+  const statements = new Map<string, Database.Statement<Record<string, unknown>, ReadingPoint>>();
+  function statementFor(q: NormalizedQuery): Database.Statement<Record<string, unknown>, ReadingPoint> {
+    const key = `${q.agg?.fn ?? 'raw'}/${q.agg?.every !== undefined}/${q.channel !== undefined}`;
+    let stmt = statements.get(key);
+    if (stmt) return stmt;
+    const where = `s.device = @device ${q.channel !== undefined ? 'AND s.channel = @channel' : ''} AND r.time >= @from AND r.time < @to`;
+    let sql: string;
+    if (!q.agg) {
+      sql = `SELECT s.channel AS channel, r.time AS time, r.value AS value
+        FROM series s JOIN readings r ON r.series_id = s.id WHERE ${where}
+        ORDER BY s.channel, r.time LIMIT @limit`;
+    } else {
+      const window = q.agg.every !== undefined ? WINDOW_START : '@from';
+      const value = q.agg.fn === 'last' ? AGG_SQL.last : `${AGG_SQL[q.agg.fn]} AS value`;
+      sql = `SELECT s.channel AS channel, ${window} AS time, ${value}
+        FROM series s JOIN readings r ON r.series_id = s.id WHERE ${where}
+        GROUP BY s.channel, 2 ORDER BY s.channel, 2 LIMIT @limit`;
+    }
+    stmt = db.prepare<Record<string, unknown>, ReadingPoint>(sql);
+    statements.set(key, stmt);
+    return stmt;
+  }
+
+  let closed = false;
+  function assertOpen(): void {
+    if (closed) throw new Error('the SQLite store is closed');
+  }
+
+  return {
+    async write(readings) {
+      assertOpen();
+      validateReadings(readings);
+      if (readings.length === 0) return;
+      try {
+        insertAll(readings);
+      } catch (err) {
+        // A rolled-back transaction may have taken series ids with it.
+        seriesCache.clear();
+        const code = (err as { code?: unknown }).code;
+        if (typeof code === 'string' && REFUSED.test(code)) {
+          throw new WriteRejectedError(`SQLite refused the readings: ${(err as Error).message}`, { cause: err });
+        }
+        throw err;
+      }
+    },
+
+    async query(query: ReadingQuery) {
+      assertOpen();
+      const q = normalizeQuery(query);
+      if (q.empty) return [];
+      const params: Record<string, unknown> = { device: q.deviceId, from: q.from, to: q.to, limit: q.limit };
+      if (q.channel !== undefined) params.channel = q.channel;
+      if (q.agg?.every !== undefined) params.every = q.agg.every;
+      const rows = statementFor(q).all(params);
+      return q.agg?.fn === 'last' ? rows.map(({ channel, time, value }) => ({ channel, time, value })) : rows;
+    },
+
+    async ping() {
+      assertOpen();
+      db.prepare('SELECT 1').get();
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,325 @@
+// The behaviour every ReadingStore must show, run against each backend by its own test file, so the
+// embedded store and InfluxDB cannot drift apart. Tests may share one database: each writes only
+// under device ids of its own.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Aggregate, Reading, ReadingPoint, ReadingStore } from './store.ts';
+import { AGGREGATES } from './store.ts';
+import { compareChannelThenTime } from './channel-order.ts';
+import { WriteRejectedError } from './errors.ts';
+import { seededRandom, randomInt } from '../test-support/random.ts';
+
+export interface StoreUnderTest {
+  store: ReadingStore;
+  cleanup(): Promise<void>;
+}
+
+// 2023-11-14T22:13:20Z, a round number of seconds; offsets below keep windows easy to reason about.
+const T0 = 1_700_000_000_000;
+const ALL_TIME = { from: 0, to: 4_000_000_000_000 };
+const NO_LIMIT = 1_000_000;
+
+function points(readings: readonly Reading[]): ReadingPoint[] {
+  // Last write wins for a repeated (channel, time), as the stores promise.
+  const byKey = new Map<string, ReadingPoint>();
+  for (const r of readings) byKey.set(`${r.channel}\u0000${r.time}`, { channel: r.channel, time: r.time, value: r.value });
+  return [...byKey.values()].sort(compareChannelThenTime);
+}
+
+function windowStart(time: number, every: number): number {
+  return time - (((time % every) + every) % every);
+}
+
+/** What a store must answer for an aggregate, computed here from the readings themselves. */
+function expectedAggregate(readings: readonly Reading[], agg: Aggregate, every: number): ReadingPoint[] {
+  const windows = new Map<string, { channel: string; time: number; rows: ReadingPoint[] }>();
+  for (const r of points(readings)) {
+    const time = windowStart(r.time, every);
+    const key = `${r.channel}\u0000${time}`;
+    const w = windows.get(key) ?? { channel: r.channel, time, rows: [] };
+    w.rows.push(r);
+    windows.set(key, w);
+  }
+  const result = [...windows.values()].map(({ channel, time, rows }) => {
+    const values = rows.map((r) => r.value);
+    let value: number;
+    switch (agg) {
+      case 'mean':
+        value = values.reduce((a, b) => a + b, 0) / values.length;
+        break;
+      case 'min':
+        value = Math.min(...values);
+        break;
+      case 'max':
+        value = Math.max(...values);
+        break;
+      case 'count':
+        value = values.length;
+        break;
+      case 'last':
+        value = rows.reduce((a, b) => (b.time > a.time ? b : a)).value;
+        break;
+    }
+    return { channel, time, value };
+  });
+  return result.sort(compareChannelThenTime);
+}
+
+export function describeStoreContract(name: string, factory: () => Promise<StoreUnderTest>): void {
+  describe(`ReadingStore contract: ${name}`, () => {
+    let subject: StoreUnderTest;
+    let store: ReadingStore;
+    const run = randomBytes(4).toString('hex');
+    let devices = 0;
+    const newDevice = (label = 'dev') => `${label}-${run}-${++devices}`;
+
+    beforeAll(async () => {
+      subject = await factory();
+      store = subject.store;
+    });
+    afterAll(async () => {
+      await subject?.cleanup();
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('reads back what it wrote', async () => {
+      const deviceId = newDevice();
+      const readings: Reading[] = [
+        { deviceId, channel: 'temp', time: T0, value: 21.5 },
+        { deviceId, channel: 'temp', time: T0 + 1000, value: -3.25 },
+        { deviceId, channel: 'door', time: T0 + 500, value: 1 },
+        { deviceId, channel: 'count', time: T0 + 2000, value: 2_147_483_647 },
+        { deviceId, channel: 'tiny', time: T0 + 3000, value: 1e-300 },
+        { deviceId, channel: 'huge', time: T0 + 3000, value: -2.5e21 },
+        { deviceId, channel: 'zero', time: T0 + 3000, value: 0 },
+        { deviceId, channel: 'pi', time: T0 + 4000, value: Math.PI },
+      ];
+      await store.write(readings);
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT })).toEqual(points(readings));
+    });
+
+    it('returns points ordered by channel name, then time, whatever the write order', async () => {
+      const deviceId = newDevice();
+      const rand = seededRandom(7);
+      const channels = ['b', 'a', 'c', 'B', 'a2', 'Z'];
+      const readings: Reading[] = [];
+      for (const channel of channels) for (let i = 0; i < 20; i++) readings.push({ deviceId, channel, time: T0 + i * 100, value: i });
+      for (let i = readings.length - 1; i > 0; i--) {
+        const j = randomInt(rand, 0, i);
+        [readings[i], readings[j]] = [readings[j], readings[i]];
+      }
+      // in several batches, so the order of arrival differs from the order of time as well
+      for (let i = 0; i < readings.length; i += 17) await store.write(readings.slice(i, i + 17));
+      const got = await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT });
+      expect(got).toEqual(points(readings));
+      expect([...new Set(got.map((p) => p.channel))]).toEqual(['B', 'Z', 'a', 'a2', 'b', 'c']);
+    });
+
+    describe('aggregates', () => {
+      const deviceId = newDevice('agg');
+      const every = 1000;
+      const readings: Reading[] = [];
+      beforeAll(async () => {
+        const rand = seededRandom(42);
+        for (const channel of ['hum', 'temp']) {
+          for (let i = 0; i < 200; i++) {
+            // quarters add up exactly in binary, so every backend's sum, and so its mean, is exact
+            readings.push({ deviceId, channel, time: T0 + randomInt(rand, 0, 9_999), value: randomInt(rand, -400, 400) / 4 });
+          }
+        }
+        await store.write(readings);
+      });
+
+      for (const agg of AGGREGATES) {
+        it(`${agg} per ${every} ms window, aligned to the epoch`, async () => {
+          const got = await store.query({ deviceId, ...ALL_TIME, every, agg, limit: NO_LIMIT });
+          expect(got).toEqual(expectedAggregate(readings, agg, every));
+        });
+      }
+
+      it('windows only what lies in [from, to) when the range cuts windows in half', async () => {
+        const from = T0 + 2500;
+        const to = T0 + 7250;
+        const inRange = readings.filter((r) => r.time >= from && r.time < to);
+        for (const agg of AGGREGATES) {
+          const got = await store.query({ deviceId, channel: 'temp', from, to, every, agg, limit: NO_LIMIT });
+          expect(got, agg).toEqual(expectedAggregate(inRange.filter((r) => r.channel === 'temp'), agg, every));
+          expect(got[0].time, agg).toBe(T0 + 2000);
+        }
+      });
+
+      it('aggregates the whole range as one window at `from` when no `every` is given', async () => {
+        const from = T0 + 1000;
+        const to = T0 + 9000;
+        const got = await store.query({ deviceId, from, to, agg: 'count', limit: NO_LIMIT });
+        const count = (channel: string) => points(readings).filter((p) => p.channel === channel && p.time >= from && p.time < to).length;
+        expect(got).toEqual([
+          { channel: 'hum', time: from, value: count('hum') },
+          { channel: 'temp', time: from, value: count('temp') },
+        ]);
+      });
+
+      it('leaves out empty windows', async () => {
+        const lonely = newDevice('agg');
+        await store.write([
+          { deviceId: lonely, channel: 'x', time: T0 + 100, value: 1 },
+          { deviceId: lonely, channel: 'x', time: T0 + 5100, value: 2 },
+        ]);
+        const got = await store.query({ deviceId: lonely, ...ALL_TIME, every: 1000, agg: 'max', limit: NO_LIMIT });
+        expect(got).toEqual([
+          { channel: 'x', time: T0, value: 1 },
+          { channel: 'x', time: T0 + 5000, value: 2 },
+        ]);
+      });
+    });
+
+    it('includes `from` and excludes `to`, for raw points and aggregates', async () => {
+      const deviceId = newDevice();
+      const from = T0 + 10_000;
+      const to = T0 + 20_000;
+      const times = [from - 1, from, from + 1, to - 1, to, to + 1];
+      await store.write(times.map((time, i) => ({ deviceId, channel: 'edge', time, value: i })));
+      const raw = await store.query({ deviceId, from, to, limit: NO_LIMIT });
+      expect(raw.map((p) => p.time)).toEqual([from, from + 1, to - 1]);
+      const counted = await store.query({ deviceId, from, to, every: 10_000, agg: 'count', limit: NO_LIMIT });
+      expect(counted).toEqual([{ channel: 'edge', time: from, value: 3 }]);
+      expect(await store.query({ deviceId, from: to, to: to + 1, limit: NO_LIMIT })).toEqual([{ channel: 'edge', time: to, value: 4 }]);
+      expect(await store.query({ deviceId, from, to: from, limit: NO_LIMIT })).toEqual([]);
+      expect(await store.query({ deviceId, from: to, to: from, limit: NO_LIMIT })).toEqual([]);
+    });
+
+    it('filters by channel, or returns every channel when none is given', async () => {
+      const deviceId = newDevice();
+      const readings = ['a', 'b', 'c'].flatMap((channel, c) => [0, 1, 2].map((i) => ({ deviceId, channel, time: T0 + i, value: c * 10 + i })));
+      await store.write(readings);
+      expect(await store.query({ deviceId, channel: 'b', ...ALL_TIME, limit: NO_LIMIT })).toEqual(points(readings.filter((r) => r.channel === 'b')));
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT })).toEqual(points(readings));
+      expect(await store.query({ deviceId, channel: 'nope', ...ALL_TIME, limit: NO_LIMIT })).toEqual([]);
+    });
+
+    it('keeps 200 devices × 3 channels apart', async () => {
+      const ids = Array.from({ length: 200 }, () => newDevice('fleet'));
+      const channels = ['temp', 'hum', 'volt'];
+      const readings = ids.flatMap((deviceId, d) =>
+        channels.flatMap((channel, c) => [0, 1].map((i) => ({ deviceId, channel, time: T0 + i * 1000, value: d * 100 + c * 10 + i }))),
+      );
+      await store.write(readings);
+      for (const [d, deviceId] of ids.entries()) {
+        const got = await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT });
+        expect(got, deviceId).toEqual(points(readings.filter((r) => r.deviceId === deviceId)));
+        expect(got.every((p) => Math.floor(p.value / 100) === d)).toBe(true);
+      }
+      const volts = await store.query({ deviceId: ids[123], channel: 'volt', ...ALL_TIME, every: 60_000, agg: 'mean', limit: NO_LIMIT });
+      expect(volts).toEqual([{ channel: 'volt', time: windowStart(T0, 60_000), value: 12320.5 }]);
+    });
+
+    it('stores awkward and non-ASCII device and channel names unchanged', async () => {
+      const deviceId = `dev:1.a_b-c-${run}`;
+      const channels = [
+        'with space',
+        'comma,separated',
+        'key=value',
+        'a, b=c d',
+        'double"quote',
+        "single'quote",
+        'temperature °C',
+        '🌡️ emoji',
+        '温度',
+        'mixed 温度 😀 °F',
+        'back\\slash',
+        'trailing\\',
+        '\\',
+        'tab\tand\nnewline',
+        "sql'); DROP TABLE readings; --",
+        "influx' OR '1'='1",
+        '\uE000 private use',
+        '\uFFFD',
+      ];
+      const readings = channels.map((channel, i) => ({ deviceId, channel, time: T0 + i, value: i }));
+      await store.write(readings);
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT })).toEqual(points(readings));
+      for (const r of readings) {
+        expect(await store.query({ deviceId, channel: r.channel, ...ALL_TIME, limit: NO_LIMIT }), r.channel).toEqual([
+          { channel: r.channel, time: r.time, value: r.value },
+        ]);
+        expect(await store.query({ deviceId, channel: r.channel, ...ALL_TIME, every: 1000, agg: 'last', limit: NO_LIMIT }), r.channel).toEqual([
+          { channel: r.channel, time: windowStart(r.time, 1000), value: r.value },
+        ]);
+      }
+    });
+
+    it('replaces the value when the same device, channel and time are written again', async () => {
+      const deviceId = newDevice();
+      await store.write([{ deviceId, channel: 'c', time: T0, value: 1 }]);
+      await store.write([{ deviceId, channel: 'c', time: T0, value: 2 }]);
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT })).toEqual([{ channel: 'c', time: T0, value: 2 }]);
+      // within one batch the later reading wins too
+      await store.write([
+        { deviceId, channel: 'c', time: T0 + 1, value: 3 },
+        { deviceId, channel: 'c', time: T0 + 1, value: 4 },
+      ]);
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT })).toEqual([
+        { channel: 'c', time: T0, value: 2 },
+        { channel: 'c', time: T0 + 1, value: 4 },
+      ]);
+      expect(await store.query({ deviceId, ...ALL_TIME, every: 1000, agg: 'count', limit: NO_LIMIT })).toEqual([{ channel: 'c', time: T0, value: 2 }]);
+    });
+
+    it('returns at most `limit` points, the first ones in channel-then-time order', async () => {
+      const deviceId = newDevice();
+      const readings = ['a', 'b', 'c'].flatMap((channel) => Array.from({ length: 10 }, (_, i) => ({ deviceId, channel, time: T0 + i * 1000, value: i })));
+      await store.write(readings);
+      const all = points(readings);
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: 5 })).toEqual(all.slice(0, 5));
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: 12 })).toEqual(all.slice(0, 12));
+      expect(await store.query({ deviceId, channel: 'c', ...ALL_TIME, limit: 3 })).toEqual(all.filter((p) => p.channel === 'c').slice(0, 3));
+      expect(await store.query({ deviceId, ...ALL_TIME, every: 2000, agg: 'count', limit: 7 })).toEqual(
+        expectedAggregate(readings, 'count', 2000).slice(0, 7),
+      );
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: 0 })).toEqual([]);
+    });
+
+    it('returns nothing for a device it has never seen, or a name no reading can have', async () => {
+      expect(await store.query({ deviceId: newDevice('ghost'), ...ALL_TIME, limit: NO_LIMIT })).toEqual([]);
+      expect(await store.query({ deviceId: '', ...ALL_TIME, limit: NO_LIMIT })).toEqual([]);
+      expect(await store.query({ deviceId: newDevice('ghost'), channel: '', ...ALL_TIME, limit: NO_LIMIT })).toEqual([]);
+      expect(await store.query({ deviceId: 'x'.repeat(10_000), ...ALL_TIME, limit: NO_LIMIT })).toEqual([]);
+      expect(await store.query({ deviceId: newDevice('ghost'), ...ALL_TIME, every: 1000, agg: 'mean', limit: NO_LIMIT })).toEqual([]);
+    });
+
+    it('accepts an empty batch', async () => {
+      await expect(store.write([])).resolves.toBeUndefined();
+    });
+
+    it('rejects a batch with an invalid reading as a whole, with WriteRejectedError', async () => {
+      const deviceId = newDevice();
+      const good = { deviceId, channel: 'c', time: T0, value: 1 };
+      for (const bad of [
+        { ...good, time: T0 + 1, value: Number.NaN },
+        { ...good, time: T0 + 1, value: Number.POSITIVE_INFINITY },
+        { ...good, time: T0 + 1.5 },
+        { ...good, channel: '' },
+        { ...good, deviceId: '' },
+        { ...good, channel: 'lone \uD800 surrogate' },
+      ]) {
+        await expect(store.write([good, bad]), JSON.stringify(bad)).rejects.toBeInstanceOf(WriteRejectedError);
+      }
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT })).toEqual([]);
+    });
+
+    it('round-trips a 20,000-reading batch', async () => {
+      const deviceId = newDevice('bulk');
+      const channels = ['a', 'b', 'c', 'd'];
+      const readings = Array.from({ length: 20_000 }, (_, i) => ({ deviceId, channel: channels[i % 4], time: T0 + i, value: i / 8 }));
+      await store.write(readings);
+      const got = await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT });
+      expect(got.length).toBe(20_000);
+      expect(got).toEqual(points(readings));
+      const counts = await store.query({ deviceId, ...ALL_TIME, agg: 'count', limit: NO_LIMIT });
+      expect(counts).toEqual(channels.map((channel) => ({ channel, time: ALL_TIME.from, value: 5000 })));
+    });
+  });
+}

@@ -1,0 +1,138 @@
+// WebSocket transport for devices: authenticates the upgrade, then moves bytes between the
+// socket and the codec. Protocol decisions live in DeviceSession and Ingest.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { hashToken, tokenFromRequest, tokenMatches } from '../auth/tokens.ts';
+import type { DeviceLink } from '../ingest/device-link.ts';
+import { DeviceSession, type SessionHandlers } from '../ingest/device-session.ts';
+import type { Metrics } from '../metrics.ts';
+import { closeCodeFor, decodeFrame, encodeFrame, ErrorCode, MAX_FRAME, ProtocolError, type Frame } from '../protocol/index.ts';
+import type { DeviceRegistry } from '../registry/registry.ts';
+import { rejectUpgrade } from './reject-upgrade.ts';
+
+export interface DeviceEndpointOptions {
+  registry: DeviceRegistry;
+  metrics: Metrics;
+  log: Logger;
+  session: Omit<SessionHandlers, 'admit'>;
+  /** [FP-6.3] ping period and silence limit */
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+interface Connection {
+  ws: WebSocket;
+  session: DeviceSession;
+  lastHeard: number;
+}
+
+export function createDeviceEndpoint(options: DeviceEndpointOptions) {
+  const { registry, metrics, log } = options;
+  // [FP-7.2] ws refuses bigger messages with 1009 before buffering them
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, perMessageDeflate: false, clientTracking: false });
+  const connections = new Set<Connection>();
+
+  const heartbeat = setInterval(() => {
+    const now = Date.now();
+    for (const conn of connections) {
+      if (now - conn.lastHeard > options.heartbeatTimeoutMs) {
+        log.info({ deviceId: conn.session.deviceId }, 'device silent; closing');
+        conn.ws.terminate();
+      } else {
+        conn.ws.ping();
+      }
+    }
+  }, options.heartbeatIntervalMs);
+  heartbeat.unref();
+
+  function accept(ws: WebSocket, deviceId: string): void {
+    const link: DeviceLink = {
+      transport: 'ws',
+      send(frame: Frame) {
+        if (ws.readyState === ws.OPEN) ws.send(encodeFrame(frame));
+      },
+      end(reason) {
+        ws.close(closeCodeFor(reason), reason);
+      },
+    };
+    const session = new DeviceSession(link, {
+      ...options.session,
+      async admit(helloId) {
+        if (helloId !== deviceId) return 'FP_ERR_DEVICE_MISMATCH'; // [FP-6.1]
+        return (await registry.get(deviceId)) ? null : 'FP_ERR_UNKNOWN_DEVICE';
+      },
+    });
+    const conn: Connection = { ws, session, lastHeard: Date.now() };
+    connections.add(conn);
+
+    ws.on('message', function onDeviceMessage(data: RawData, isBinary: boolean) {
+      conn.lastHeard = Date.now();
+      if (!isBinary) return refuse(new ProtocolError('FP_ERR_BAD_TYPE', 'text message; frames are binary')); // [FP-7.1]
+      let frame: Frame;
+      try {
+        frame = decodeFrame(data as Buffer);
+      } catch (err) {
+        if (err instanceof ProtocolError) return refuse(err);
+        throw err;
+      }
+      session.onFrame(frame);
+    });
+    ws.on('pong', function onDevicePong() {
+      conn.lastHeard = Date.now();
+    });
+    ws.on('error', function onDeviceSocketError(err) {
+      // ws emits this for protocol violations (e.g. 1009) before closing; the close handler cleans up
+      metrics.rejected.inc({ code: (err as { code?: string }).code ?? 'WS_ERROR' });
+      log.warn({ deviceId, err: err.message }, 'device socket error');
+    });
+    ws.on('close', function onDeviceClose() {
+      connections.delete(conn);
+      session.closed();
+    });
+
+    // [FP-7.3] an undecodable frame ends the connection; the device resends after reconnecting
+    function refuse(err: ProtocolError): void {
+      session.rejectFrame(err);
+      ws.close(closeCodeFor(err.code), err.code);
+    }
+  }
+
+  return {
+    async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+      const token = tokenFromRequest(req.headers.authorization, url);
+      const device = token ? await registry.findByTokenHash(hashToken(token)) : undefined;
+      if (!token || !device?.tokenHash || !tokenMatches(token, device.tokenHash)) {
+        metrics.authFailures.inc({ endpoint: 'device' });
+        log.warn({ ip: req.socket.remoteAddress }, 'device upgrade refused: bad token');
+        return rejectUpgrade(socket, 401, 'HUB_ERR_UNAUTHORIZED', 'missing or wrong device token');
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, device.id));
+    },
+
+    /** Ends every device connection [FP-9: FP_ERR_SHUTDOWN → 1001]. */
+    async close(): Promise<void> {
+      clearInterval(heartbeat);
+      const closing = [...connections].map(
+        (conn) =>
+          new Promise<void>((resolve) => {
+            conn.ws.once('close', () => resolve());
+            if (conn.ws.readyState === conn.ws.OPEN) {
+              conn.ws.send(encodeFrame({ type: 'error', code: ErrorCode.FP_ERR_SHUTDOWN, text: 'hub stopping' }));
+            }
+            conn.ws.close(closeCodeFor('FP_ERR_SHUTDOWN'), 'FP_ERR_SHUTDOWN');
+            setTimeout(() => conn.ws.terminate(), 1000).unref();
+          }),
+      );
+      await Promise.all(closing);
+      wss.close();
+    },
+
+    get connectionCount(): number {
+      return connections.size;
+    },
+  };
+}
+
+export type DeviceEndpoint = ReturnType<typeof createDeviceEndpoint>;

@@ -1,0 +1,141 @@
+// Commands from REST to real simulated devices and back, including queueing, timeouts and restarts.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { CommandFrame } from '../src/protocol/index.ts';
+import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
+
+interface CommandView { id: number; status: string; result: unknown; name: string; args: unknown }
+
+async function submit(hub: TestHub, deviceId: string, body: unknown): Promise<Response> {
+  return hub.api(`/api/devices/${deviceId}/commands`, { method: 'POST', body: JSON.stringify(body) });
+}
+async function status(hub: TestHub, deviceId: string, id: number): Promise<CommandView> {
+  return (await hub.api(`/api/devices/${deviceId}/commands/${id}`)).json();
+}
+
+describe('commands', () => {
+  const hubs: TestHub[] = [];
+  afterEach(async () => {
+    await Promise.all(hubs.splice(0).map((h) => h.stop()));
+  });
+  afterAll(async () => {
+    await Promise.all(hubs.map((h) => h.stop()));
+  });
+
+  it('reaches the device; its result comes back to REST and /ws/live', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    const token = await hub.provision('cmd-1');
+    const device = hub.device('cmd-1', token);
+    const seen: CommandFrame[] = [];
+    device.on('command', (c) => seen.push(c));
+    await device.connect();
+    const live = new WebSocket(hub.url.replace('http', 'ws') + '/ws/live', { headers: { authorization: `Bearer ${hub.adminToken}` } });
+    const events: { type: string; command?: CommandView }[] = [];
+    live.on('message', (d) => events.push(JSON.parse(d.toString())));
+    await new Promise((r) => live.on('open', r));
+
+    const res = await submit(hub, 'cmd-1', { name: 'ping', args: { n: 42 }, timeoutMs: 5000 });
+    expect(res.status).toBe(202);
+    const { id } = await res.json();
+    await waitFor(async () => (await status(hub, 'cmd-1', id)).status === 'succeeded', 'command succeeded');
+    expect(await status(hub, 'cmd-1', id)).toMatchObject({ id, name: 'ping', args: { n: 42 }, status: 'succeeded', result: { n: 42 } });
+    expect(seen).toEqual([{ type: 'command', id, timeoutMs: 5000, name: 'ping', args: '{"n":42}' }]);
+    await waitFor(() => events.some((e) => e.type === 'command' && e.command?.status === 'succeeded'), 'live command result');
+    expect(events.filter((e) => e.type === 'command').map((e) => e.command!.status)).toEqual(['queued', 'sent', 'succeeded']);
+    live.close();
+
+    // an unknown command fails with a reason
+    const unknown = await (await submit(hub, 'cmd-1', { name: 'self-destruct' })).json();
+    await waitFor(async () => (await status(hub, 'cmd-1', unknown.id)).status === 'failed', 'unknown command failed');
+  });
+
+  it('waits for an offline device and is delivered when it connects, also across a hub restart', async () => {
+    const hub = await startTestHub({ keepDataDir: true });
+    const token = await hub.provision('cmd-2');
+    const { id } = await (await submit(hub, 'cmd-2', { name: 'set-rate', args: { hz: 2 } })).json();
+    expect((await status(hub, 'cmd-2', id)).status).toBe('queued');
+    await hub.stop();
+
+    const again = await startTestHub({ dataDir: hub.dataDir });
+    hubs.push(again);
+    expect((await status(again, 'cmd-2', id)).status).toBe('queued');
+    const device = again.device('cmd-2', token);
+    await device.connect();
+    await waitFor(async () => (await status(again, 'cmd-2', id)).status === 'succeeded', 'delivered after reconnect');
+    expect((await status(again, 'cmd-2', id)).result).toEqual({ hz: 2 });
+  });
+
+  it('times out when the device never answers, and a queued command expires', async () => {
+    const hub = await startTestHub({ commandQueueTtlMs: 300 });
+    hubs.push(hub);
+    const token = await hub.provision('cmd-3');
+    const queued = await (await submit(hub, 'cmd-3', { name: 'ping' })).json();
+    await waitFor(async () => (await status(hub, 'cmd-3', queued.id)).status === 'timed-out', 'queue expiry');
+    expect((await status(hub, 'cmd-3', queued.id)).result).toEqual({ error: 'not delivered: device stayed offline' });
+
+    const device = hub.device('cmd-3', token, { onCommand: () => null });
+    await device.connect();
+    const sent = await (await submit(hub, 'cmd-3', { name: 'ping', timeoutMs: 300 })).json();
+    expect(sent.status).toBe('sent');
+    await waitFor(async () => (await status(hub, 'cmd-3', sent.id)).status === 'timed-out', 'result timeout');
+  });
+
+  it('resends an unanswered command with the same id after a hub restart, and the device answers it once', async () => {
+    const hub = await startTestHub({ keepDataDir: true });
+    const token = await hub.provision('cmd-4');
+    let answer = false;
+    const seen: number[] = [];
+    const onCommand = (c: CommandFrame) => {
+      seen.push(c.id);
+      return answer ? { status: 'succeeded' as const, payload: '"done"' } : { status: 'accepted' as const, payload: '' };
+    };
+    const device = hub.device('cmd-4', token, { onCommand });
+    await device.connect();
+    const { id } = await (await submit(hub, 'cmd-4', { name: 'reboot', timeoutMs: 60_000 })).json();
+    await waitFor(async () => (await status(hub, 'cmd-4', id)).status === 'acked', 'acked');
+    await hub.stop();
+
+    const again = await startTestHub({ dataDir: hub.dataDir, port: hub.port });
+    hubs.push(again);
+    answer = true;
+    // the device's memory of "accepted" would answer from cache; a fresh client models a device that kept working
+    const fresh = again.device('cmd-4', token, { onCommand });
+    await fresh.connect();
+    await waitFor(async () => (await status(again, 'cmd-4', id)).status === 'succeeded', 'succeeded after restart');
+    expect(seen).toEqual([id, id]);
+  });
+
+  it('a device cannot answer another device\'s command', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    const a = hub.device('cmd-a', await hub.provision('cmd-a'), { onCommand: () => null });
+    const b = hub.device('cmd-b', await hub.provision('cmd-b'));
+    await a.connect();
+    await b.connect();
+    const { id } = await (await submit(hub, 'cmd-a', { name: 'ping', timeoutMs: 60_000 })).json();
+    b.sendFrame({ type: 'command_result', id, status: 'succeeded', payload: '"forged"' });
+    // a READINGS round trip after it, so the forged result has surely been handled
+    b.sendReadings([{ channel: 1, type: 'f32', offset: 0, value: 1 }]);
+    await b.waitAcked();
+    expect((await status(hub, 'cmd-a', id)).status).toBe('sent');
+    expect((await hub.api(`/api/devices/cmd-b/commands/${id}`)).status).toBe(404);
+  });
+
+  it('answers bad command requests with 400, unknown devices with 404 and a full queue with 429', async () => {
+    const hub = await startTestHub({ commandQueueMax: 2 });
+    hubs.push(hub);
+    await hub.provision('cmd-5');
+    for (const body of [{}, { name: '' }, { name: 'x', args: [1] }, { name: 'x', args: { big: 'y'.repeat(5000) } }, { name: 'x', timeoutMs: 0 }, { name: 'x'.repeat(65) }]) {
+      const res = await submit(hub, 'cmd-5', body);
+      expect(res.status, JSON.stringify(body).slice(0, 40)).toBe(400);
+      expect((await res.json()).error.code).toBe('HUB_ERR_BAD_REQUEST');
+    }
+    expect((await submit(hub, 'nobody', { name: 'ping' })).status).toBe(404);
+    expect((await submit(hub, 'cmd-5', { name: 'ping' })).status).toBe(202);
+    expect((await submit(hub, 'cmd-5', { name: 'ping' })).status).toBe(202);
+    const full = await submit(hub, 'cmd-5', { name: 'ping' });
+    expect(full.status).toBe(429);
+    expect((await full.json()).error.code).toBe('HUB_ERR_QUEUE_FULL');
+  });
+});

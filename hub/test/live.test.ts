@@ -1,0 +1,113 @@
+// /ws/live with real WebSocket clients: auth, subscriptions, status, and a subscriber that stops reading.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
+import { openRawWs } from '../src/test-support/raw-ws.ts';
+
+interface LiveMessage {
+  type: string;
+  deviceId?: string;
+  online?: boolean;
+  readings?: { channel: string; time: number; value: number }[];
+  total?: number;
+}
+
+function liveClient(hub: TestHub, headers: Record<string, string> = { authorization: `Bearer ${hub.adminToken}` }) {
+  const ws = new WebSocket(hub.url.replace('http', 'ws') + '/ws/live', { headers });
+  const messages: LiveMessage[] = [];
+  ws.on('message', (data) => messages.push(JSON.parse(data.toString())));
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.on('open', () => resolve());
+    ws.on('unexpected-response', (_req, res) => reject(Object.assign(new Error('refused'), { status: res.statusCode })));
+  });
+  return { ws, messages, opened };
+}
+
+describe('live channel /ws/live', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    // the threshold is well above what a reading client falls behind by on a busy test machine
+    hub = await startTestHub({ liveCoalesceBytes: 512 * 1024, liveStuckMs: 1500 });
+  });
+  afterAll(() => hub?.stop());
+
+  it('refuses missing or wrong operator tokens and cross-origin pages', async () => {
+    await expect(liveClient(hub, {}).opened).rejects.toMatchObject({ status: 401 });
+    await expect(liveClient(hub, { authorization: 'Bearer wrong' }).opened).rejects.toMatchObject({ status: 401 });
+    await expect(liveClient(hub, { cookie: `hub_token=${hub.adminToken}`, origin: 'http://evil.example' }).opened).rejects.toMatchObject({ status: 403 });
+    const viaCookie = liveClient(hub, { cookie: `hub_token=${hub.adminToken}` });
+    await viaCookie.opened;
+    viaCookie.ws.close();
+  });
+
+  it('pushes readings of subscribed devices and status changes', async () => {
+    const token = await hub.provision('live-1');
+    const other = await hub.provision('live-2');
+    const client = liveClient(hub);
+    await client.opened;
+    client.ws.send(JSON.stringify({ type: 'subscribe', devices: ['live-1'] }));
+    await waitFor(() => client.messages.some((m) => m.type === 'subscribed'), 'subscribed');
+
+    const device = hub.device('live-1', token);
+    const quiet = hub.device('live-2', other);
+    await device.connect();
+    await quiet.connect();
+    const t0 = Date.now() - 1000;
+    device.sendReadings([{ channel: 1, type: 'f32', offset: 0, value: 21.5 }, { channel: 4, type: 'bool', offset: 5, value: true }], t0);
+    quiet.sendReadings([{ channel: 1, type: 'f32', offset: 0, value: 99 }], t0);
+    await waitFor(() => client.messages.some((m) => m.type === 'readings'), 'readings');
+    const readings = client.messages.filter((m) => m.type === 'readings');
+    expect(readings).toEqual([{ type: 'readings', deviceId: 'live-1', readings: [{ channel: 'temperature', time: t0, value: 21.5 }, { channel: 'door', time: t0 + 5, value: 1 }] }]);
+    // status of every device, subscribed or not
+    expect(client.messages.filter((m) => m.type === 'status').map((m) => [m.deviceId, m.online])).toEqual([['live-1', true], ['live-2', true]]);
+
+    await device.close();
+    await waitFor(() => client.messages.some((m) => m.type === 'status' && m.deviceId === 'live-1' && m.online === false), 'offline status', 1000);
+    client.ws.close();
+  });
+
+  it('closes a client that sends something other than a subscription with 4000', async () => {
+    const client = liveClient(hub);
+    await client.opened;
+    const closed = new Promise<number>((r) => client.ws.on('close', (code) => r(code)));
+    client.ws.send('{"type":"subscribe","devices":42}');
+    expect(await closed).toBe(4000);
+  });
+
+  it('a subscriber that stops reading neither slows ingest nor other subscribers, gets coalesced, then closed', async () => {
+    const token = await hub.provision('firehose-1');
+    const fast = liveClient(hub);
+    await fast.opened;
+    fast.ws.send(JSON.stringify({ type: 'subscribe', devices: '*' }));
+    const slow = await openRawWs(hub.url, '/ws/live', hub.adminToken);
+    slow.sendText(JSON.stringify({ type: 'subscribe', devices: '*' }));
+    await waitFor(() => fast.messages.some((m) => m.type === 'subscribed'), 'subscribed');
+    slow.socket.pause(); // never reads again
+
+    const device = hub.device('firehose-1', token);
+    await device.connect();
+    const t0 = Date.now() - 600_000;
+    const frames = 1000;
+    const perFrame = 200;
+    // Closed loop, 20 frames per round trip: a device streams, it does not dump everything in one
+    // tick, and the reading client (in this same process) gets turns to read.
+    for (let f = 0; f < frames; f++) {
+      device.sendReadings(Array.from({ length: perFrame }, (_, i) => ({ channel: 2, type: 'f64' as const, offset: i, value: f * perFrame + i })), t0 + f * perFrame);
+      if (f % 20 === 19) await device.waitAcked(f + 1, 20_000);
+    }
+    await device.waitAcked(frames, 20_000);
+    const received = () => fast.messages.filter((m) => m.deviceId === 'firehose-1' && m.type === 'readings').reduce((n, m) => n + m.readings!.length, 0);
+    await waitFor(() => received() === frames * perFrame, 'fast client got every reading', 20_000).catch((err) => {
+      throw new Error(`${err.message}: ${received()} of ${frames * perFrame}, ${JSON.stringify(fast.messages.filter((m) => m.type === 'dropped'))}`);
+    });
+
+    const liveClients = async () => Number(/hub_live_clients (\d+)/.exec(await (await fetch(hub.url + '/metrics')).text())?.[1]);
+    await waitFor(async () => (await liveClients()) === 1, 'hub closed the stuck client', 10_000);
+    slow.close();
+    const metrics = await (await fetch(hub.url + '/metrics')).text();
+    const dropped = Number(/hub_live_dropped_total (\d+)/.exec(metrics)?.[1]);
+    expect(dropped).toBeGreaterThan(0);
+    expect(fast.messages.some((m) => m.type === 'dropped')).toBe(false);
+    fast.ws.close();
+  });
+});
