@@ -137,23 +137,34 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     }
   }
 
+  // Chunked: without it InfluxDB 1.x cuts a series at 10,000 points and marks it partial.
+  // Each line of the answer is one JSON chunk; a series may continue over several chunks.
   async function influxql(q: string, withDatabase = true): Promise<QueryResult[]> {
-    const params = new URLSearchParams({ q, epoch: 'ms' });
+    const params = new URLSearchParams({ q, epoch: 'ms', chunked: 'true', chunk_size: '10000' });
     if (withDatabase) params.set('db', target.database);
     const { status, body } = await request(`${target.base}/query`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: params.toString(),
     });
-    let parsed: { error?: string; results?: QueryResult[] } | undefined;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      // reported below with the status and raw body
+    const results: QueryResult[] = [];
+    for (const line of body.split('\n')) {
+      if (!line.trim()) continue;
+      let parsed: { error?: string; results?: (QueryResult & { statement_id?: number })[] } | undefined;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        throw new Error(`InfluxDB query failed (HTTP ${status}): ${body.slice(0, 500)}`);
+      }
+      const error = parsed?.error ?? parsed?.results?.find((r) => r.error)?.error;
+      if (error) throw new Error(`InfluxDB query failed (HTTP ${status}): ${error}`);
+      for (const chunk of parsed?.results ?? []) {
+        const result = (results[chunk.statement_id ?? 0] ??= {});
+        if (chunk.series) (result.series ??= []).push(...chunk.series);
+      }
     }
-    const error = parsed?.error ?? parsed?.results?.find((r) => r.error)?.error;
-    if (status !== 200 || !parsed?.results || error) throw new Error(`InfluxDB query failed (HTTP ${status}): ${error ?? body.slice(0, 500)}`);
-    return parsed.results;
+    if (status !== 200) throw new Error(`InfluxDB query failed (HTTP ${status}): ${body.slice(0, 500)}`);
+    return results;
   }
 
   async function createSchema(): Promise<void> {
@@ -230,7 +241,6 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
       const [result] = await influxql(statement);
       const points: ReadingPoint[] = [];
       for (const series of result.series ?? []) {
-        if (series.partial) throw new Error('InfluxDB truncated the result (max-row-limit); ask for fewer points');
         const channel = decodeTagValue(series.tags?.channel ?? '');
         // A whole-range aggregate is stamped `from` by the contract; InfluxDB's stamp for it depends on its version.
         for (const [time, value] of series.values) points.push({ channel, time: q.agg && q.agg.every === undefined ? q.from : time, value });
