@@ -25,5 +25,7 @@ describe('config', () => {
     expect(() => loadConfig({ HUB_PORT: '70000' })).toThrow(/HUB_PORT=70000/);
     expect(() => loadConfig({ INFLUX_URL: 'influx:8086' })).toThrow(/INFLUX_URL/);
     expect(() => parseSerial('ttyUSB0')).toThrow(/HUB_SERIAL/);
+    expect(() => loadConfig({ INFLUX_RETENTION: 'forever' })).toThrow(/INFLUX_RETENTION/);
+    expect(loadConfig({ INFLUX_RETENTION: '30d' }).influxRetention).toBe('30d');
   });
 });

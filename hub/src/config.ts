@@ -15,6 +15,8 @@ export interface HubOptions {
   dataDir: string;
   /** INFLUX_URL, e.g. http://127.0.0.1:8086/telemetry; unset means the embedded store */
   influxUrl?: string;
+  /** INFLUX_RETENTION: InfluxQL duration of the retention policy, e.g. 30d; INF keeps forever */
+  influxRetention: string;
   /** HUB_ADMIN_TOKEN; unset means generated on first start and kept in the data dir */
   adminToken?: string;
   /** HUB_SERIAL, e.g. /dev/ttyUSB0:115200,/dev/ttyACM0 */
@@ -53,6 +55,7 @@ export const DEFAULTS: HubOptions = {
   host: '0.0.0.0',
   dataDir: './data',
   serial: [],
+  influxRetention: 'INF',
   spoolMaxBytes: 1024 ** 3,
   logLevel: 'info',
   batchSize: 5000,
@@ -92,6 +95,12 @@ export function parseSerial(spec: string): SerialPortOption[] {
     });
 }
 
+function retention(raw: string | undefined): string {
+  if (!raw) return DEFAULTS.influxRetention;
+  if (!/^(INF|\d+[smhdw])$/i.test(raw)) throw new ConfigError(`INFLUX_RETENTION=${raw}: expected INF or a duration like 30d, 12h, 4w`);
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
   const influxUrl = env.INFLUX_URL || undefined;
   if (influxUrl) {
@@ -109,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     host: env.HUB_HOST || DEFAULTS.host,
     dataDir: resolve(env.HUB_DATA_DIR || DEFAULTS.dataDir),
     influxUrl,
+    influxRetention: retention(env.INFLUX_RETENTION),
     adminToken: env.HUB_ADMIN_TOKEN || undefined,
     serial: parseSerial(env.HUB_SERIAL ?? ''),
     spoolMaxBytes: integer(env, 'HUB_SPOOL_MAX_BYTES', DEFAULTS.spoolMaxBytes, 0, Number.MAX_SAFE_INTEGER),

@@ -48,7 +48,7 @@ export async function startHub(overrides: Partial<HubOptions> & { log?: Logger }
     // Loaded only when configured: the embedded default does not pay for the InfluxDB client.
     const { createInfluxStore } = await import('./store/influx-store.ts');
     const { createSpoolingStore } = await import('./store/spool.ts');
-    const influx = await createInfluxStore({ url: options.influxUrl });
+    const influx = createInfluxStore({ url: options.influxUrl, retention: options.influxRetention });
     const spooled = createSpoolingStore({
       primary: influx,
       dir: join(options.dataDir, 'spool'),
