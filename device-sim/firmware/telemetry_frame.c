@@ -703,6 +703,7 @@ const char *tf_error_name(int code) {
   case TF_ERR_UNKNOWN_DEVICE: return "FP_ERR_UNKNOWN_DEVICE";
   case TF_ERR_STORE_UNAVAILABLE: return "FP_ERR_STORE_UNAVAILABLE";
   case TF_ERR_SHUTDOWN: return "FP_ERR_SHUTDOWN";
+  case TF_ERR_NOT_READING: return "FP_ERR_NOT_READING";
   case TF_ERR_NO_SPACE: return "TF_ERR_NO_SPACE";
   default: return "?";
   }

@@ -48,6 +48,18 @@ export interface HubOptions {
   serialSilenceMs: number;
   /** first reopen delay after a serial unplug (doubles up to 5 s) */
   serialReopenMs: number;
+  /** HUB_MAX_FRAMES_PER_SECOND: per device; above it the hub stops reading the socket */
+  maxFramesPerSecond: number;
+  /** a device over the frame rate this long without a break is closed (4026) */
+  rateLimitCloseMs: number;
+  /** HUB_MAX_CONNECTIONS_PER_IP: open WebSockets (device and live) from one address */
+  maxConnectionsPerIp: number;
+  /** wrong tokens from one address within 10 s before it is refused for a while (429) */
+  maxAuthFailures: number;
+  /** HUB_MAX_DEVICES: provisioned devices */
+  maxDevices: number;
+  /** bytes queued to a device that does not read before it is closed (4031) */
+  maxSendBacklogBytes: number;
 }
 
 export const DEFAULTS: HubOptions = {
@@ -70,6 +82,12 @@ export const DEFAULTS: HubOptions = {
   commandQueueMax: 100,
   serialSilenceMs: 15_000,
   serialReopenMs: 250,
+  maxFramesPerSecond: 1000,
+  rateLimitCloseMs: 5000,
+  maxConnectionsPerIp: 2000,
+  maxAuthFailures: 20,
+  maxDevices: 100_000,
+  maxSendBacklogBytes: 1024 * 1024,
 };
 
 export class ConfigError extends Error {}
@@ -123,5 +141,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     serial: parseSerial(env.HUB_SERIAL ?? ''),
     spoolMaxBytes: integer(env, 'HUB_SPOOL_MAX_BYTES', DEFAULTS.spoolMaxBytes, 0, Number.MAX_SAFE_INTEGER),
     logLevel: env.HUB_LOG_LEVEL || DEFAULTS.logLevel,
+    maxFramesPerSecond: integer(env, 'HUB_MAX_FRAMES_PER_SECOND', DEFAULTS.maxFramesPerSecond, 1, 10_000_000),
+    maxConnectionsPerIp: integer(env, 'HUB_MAX_CONNECTIONS_PER_IP', DEFAULTS.maxConnectionsPerIp, 1, 10_000_000),
+    maxDevices: integer(env, 'HUB_MAX_DEVICES', DEFAULTS.maxDevices, 1, 100_000_000),
   };
 }

@@ -20,6 +20,7 @@ import { createMetrics } from './metrics.ts';
 import { createSqliteRegistry } from './registry/sqlite-registry.ts';
 import { createSqliteStore } from './store/sqlite-store.ts';
 import type { ReadingStore } from './store/store.ts';
+import { ConnectionGuard } from './transports/connection-guard.ts';
 import { createDeviceEndpoint } from './transports/device-ws.ts';
 import { rejectUpgrade } from './transports/reject-upgrade.ts';
 import { createSerialBridge } from './transports/serial-bridge.ts';
@@ -91,8 +92,14 @@ export async function startHub(overrides: Partial<HubOptions> & { log?: Logger }
     onCommandResult: (deviceId: string, frame: CommandResultFrame) => void commands.result(deviceId, frame).catch((err) => log.error({ err }, 'command result not recorded')),
     onDeviceReady: (deviceId: string) => void commands.deviceReady(deviceId).catch((err) => log.error({ err }, 'queued commands not sent')),
   };
+  const guard = new ConnectionGuard({
+    maxConnectionsPerIp: options.maxConnectionsPerIp, maxAuthFailures: options.maxAuthFailures,
+    failureWindowMs: 10_000, backoffMs: 1000, maxBackoffMs: 60_000,
+  });
   const devices = createDeviceEndpoint({
-    registry, metrics, log, session,
+    registry, metrics, log, session, guard,
+    maxFramesPerSecond: options.maxFramesPerSecond, rateLimitCloseMs: options.rateLimitCloseMs,
+    maxSendBacklogBytes: options.maxSendBacklogBytes,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
   });
@@ -105,12 +112,13 @@ export async function startHub(overrides: Partial<HubOptions> & { log?: Logger }
   const adminTokenHash = hashToken(admin.token);
   const liveEndpoint = createLiveEndpoint({
     bus: live, metrics, log, adminTokenHash,
-    coalesceAboveBytes: options.liveCoalesceBytes, stuckCloseMs: options.liveStuckMs, retryMs: 50,
+    coalesceAboveBytes: options.liveCoalesceBytes, stuckCloseMs: options.liveStuckMs, retryMs: 50, guard,
   });
   const app = createApp({
     registry, ingest, store, metrics, log, health,
     adminTokenHash,
     maxQueryPoints: options.maxQueryPoints,
+    maxDevices: options.maxDevices,
     commands: { service: commands, log: commandLog },
     consoleOf: (id) => serial?.consoleOf(id),
   });

@@ -41,7 +41,7 @@ describe('HTTP API', () => {
     store = new ListStore();
     const ingest = new Ingest({ store, registry, live: createLocalLiveBus(), metrics, log, batchSize: 100, flushIntervalMs: 5, maxFutureMs: 300_000 });
     app = createApp({
-      registry, ingest, store, metrics, log, adminTokenHash: hashToken('operator'), maxQueryPoints: 1000,
+      registry, ingest, store, metrics, log, adminTokenHash: hashToken('operator'), maxQueryPoints: 1000, maxDevices: 5,
       health: async () => ({ status: store.down ? 'down' : 'ok', store: { kind: 'embedded', reachable: !store.down } }),
     });
     close = () => registry.close();
@@ -84,6 +84,13 @@ describe('HTTP API', () => {
     const again = await post({ id: 'twice' });
     expect(again.status).toBe(409);
     expect((await again.json()).error.code).toBe('HUB_ERR_CONFLICT');
+  });
+
+  it('refuses provisioning past the device limit with HUB_ERR_LIMIT', async () => {
+    for (let i = 0; i < 5; i++) expect((await post({ id: `d${i}` })).status).toBe(201);
+    const res = await post({ id: 'one-too-many' });
+    expect(res.status).toBe(403);
+    expect((await res.json()).error.code).toBe('HUB_ERR_LIMIT');
   });
 
   it('404s unknown devices and routes in the error shape', async () => {

@@ -28,6 +28,7 @@ export interface AppOptions {
   log: Logger;
   adminTokenHash: string;
   maxQueryPoints: number;
+  maxDevices: number;
   health(): Promise<Health>;
   commands?: { service: CommandService; log: CommandLog };
   /** recent console lines of a serial device */
@@ -105,6 +106,7 @@ export function createApp(options: AppOptions): Hono {
     const name = body.name === undefined ? id : body.name;
     if (typeof name !== 'string' || name.length > 200) throw new HttpError('HUB_ERR_BAD_REQUEST', 'name: a string up to 200 characters');
     if (await registry.get(id)) throw new HttpError('HUB_ERR_CONFLICT', `device ${id} exists`);
+    if ((await registry.count()) >= options.maxDevices) throw new HttpError('HUB_ERR_LIMIT', `at most ${options.maxDevices} devices (HUB_MAX_DEVICES)`);
     const token = generateToken();
     const record = await registry.create({ id, name, tokenHash: hashToken(token), transport: 'ws' });
     log.info({ deviceId: id }, 'device provisioned');

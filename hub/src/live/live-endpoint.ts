@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { isOperator } from '../auth/operator-auth.ts';
 import type { Metrics } from '../metrics.ts';
+import type { ConnectionGuard } from '../transports/connection-guard.ts';
 import { rejectUpgrade } from '../transports/reject-upgrade.ts';
 import type { LiveBus, LiveEvent, LiveReading } from './live-bus.ts';
 
@@ -21,6 +22,7 @@ export interface LiveEndpointOptions {
   stuckCloseMs: number;
   /** how often a coalescing client is checked for room */
   retryMs: number;
+  guard: ConnectionGuard;
 }
 
 /** Close code for a live client that stopped reading. */
@@ -152,6 +154,12 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
 
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+      const ip = req.socket.remoteAddress ?? 'unknown';
+      const refusal = options.guard.check(ip);
+      if (refusal) {
+        options.metrics.rejected.inc({ code: refusal });
+        return rejectUpgrade(socket, 429, refusal, 'too many connections or failed attempts from this address');
+      }
       // The dashboard authenticates with a cookie, which a browser also sends for other sites' pages:
       // only same-origin pages may open the live channel.
       const origin = req.headers.origin;
@@ -160,9 +168,11 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
         return rejectUpgrade(socket, 403, 'HUB_ERR_FORBIDDEN', 'cross-origin live connection');
       }
       if (!isOperator(req.headers, options.adminTokenHash)) {
+        options.guard.authFailed(ip);
         options.metrics.authFailures.inc({ endpoint: 'live' });
         return rejectUpgrade(socket, 401, 'HUB_ERR_UNAUTHORIZED', 'missing or wrong operator token');
       }
+      const release = options.guard.opened(ip);
       wss.handleUpgrade(req, socket, head, (ws) => {
         const client = new LiveClient(ws, options);
         clients.add(client);
@@ -170,6 +180,7 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
         ws.on('message', (data) => client.onMessage(data));
         ws.on('error', (err) => options.log.debug({ err: err.message }, 'live socket error'));
         ws.on('close', () => {
+          release();
           clients.delete(client);
           client.stop();
           options.metrics.liveClients.dec();

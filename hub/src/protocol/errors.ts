@@ -18,6 +18,7 @@ export const ErrorCode = {
   FP_ERR_UNKNOWN_DEVICE: 28,
   FP_ERR_STORE_UNAVAILABLE: 29,
   FP_ERR_SHUTDOWN: 30,
+  FP_ERR_NOT_READING: 31,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCode;

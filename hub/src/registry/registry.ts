@@ -27,6 +27,7 @@ export interface DeviceRegistry {
   get(id: string): Promise<DeviceRecord | undefined>;
   findByTokenHash(tokenHash: string): Promise<DeviceRecord | undefined>;
   list(): Promise<DeviceRecord[]>;
+  count(): Promise<number>;
   delete(id: string): Promise<boolean>;
   /** [FP-4.1.3] HELLO replaces firmware and channels */
   updateHello(id: string, hello: { firmware: string; channels: ChannelDescriptor[]; session: number }): Promise<void>;

@@ -51,6 +51,7 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
   const byToken = db.prepare<[string], Row>(`SELECT * FROM devices WHERE token_hash = ?`);
   const all = db.prepare<[], Row>(`SELECT * FROM devices ORDER BY id`);
   const remove = db.prepare(`DELETE FROM devices WHERE id = ?`);
+  const count = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM devices`);
   const hello = db.prepare(`UPDATE devices SET firmware = ?, channels = ?,
       acked_seq = CASE WHEN session IS ? THEN acked_seq ELSE 0 END, session = ? WHERE id = ?`);
   const mark = db.prepare(`UPDATE devices SET session = ?, acked_seq = ?, last_seen = ? WHERE id = ?`);
@@ -73,6 +74,9 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
     },
     async list() {
       return all.all().map(toRecord);
+    },
+    async count() {
+      return count.get()!.n;
     },
     async delete(id) {
       return remove.run(id).changes > 0;

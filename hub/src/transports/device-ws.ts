@@ -10,6 +10,7 @@ import { DeviceSession, type SessionHandlers } from '../ingest/device-session.ts
 import type { Metrics } from '../metrics.ts';
 import { closeCodeFor, decodeFrame, encodeFrame, ErrorCode, MAX_FRAME, ProtocolError, type Frame } from '../protocol/index.ts';
 import type { DeviceRegistry } from '../registry/registry.ts';
+import type { ConnectionGuard } from './connection-guard.ts';
 import { rejectUpgrade } from './reject-upgrade.ts';
 
 export interface DeviceEndpointOptions {
@@ -20,6 +21,13 @@ export interface DeviceEndpointOptions {
   /** [FP-6.3] ping period and silence limit */
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  guard: ConnectionGuard;
+  /** frames per second one device may send; above it the hub stops reading its socket */
+  maxFramesPerSecond: number;
+  /** a device throttled this long without a break is closed with 4026 */
+  rateLimitCloseMs: number;
+  /** bytes waiting to be sent to a device that does not read before it is closed with 4031 */
+  maxSendBacklogBytes: number;
 }
 
 interface Connection {
@@ -36,6 +44,7 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
 
   const heartbeat = setInterval(() => {
     const now = Date.now();
+    options.guard.prune();
     for (const conn of connections) {
       if (now - conn.lastHeard > options.heartbeatTimeoutMs) {
         log.info({ deviceId: conn.session.deviceId }, 'device silent; closing');
@@ -47,11 +56,20 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
   }, options.heartbeatIntervalMs);
   heartbeat.unref();
 
-  function accept(ws: WebSocket, deviceId: string): void {
+  function accept(ws: WebSocket, deviceId: string, release: () => void): void {
     const link: DeviceLink = {
       transport: 'ws',
       send(frame: Frame) {
-        if (ws.readyState === ws.OPEN) ws.send(encodeFrame(frame));
+        if (ws.readyState !== ws.OPEN) return;
+        if (ws.bufferedAmount > options.maxSendBacklogBytes) {
+          // ACKs and commands pile up for a device that never reads: cut it off before they grow further
+          metrics.rejected.inc({ code: 'FP_ERR_NOT_READING' });
+          log.warn({ deviceId, backlog: ws.bufferedAmount }, 'device does not read its socket; closing');
+          ws.close(closeCodeFor('FP_ERR_NOT_READING'), 'FP_ERR_NOT_READING');
+          setTimeout(() => ws.terminate(), 1000).unref();
+          return;
+        }
+        ws.send(encodeFrame(frame));
       },
       end(reason) {
         ws.close(closeCodeFor(reason), reason);
@@ -67,8 +85,31 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
     const conn: Connection = { ws, session, lastHeard: Date.now() };
     connections.add(conn);
 
+    // [FP-9 FP_ERR_RATE_LIMIT] a token bucket per connection; one second of burst
+    const perMs = options.maxFramesPerSecond / 1000;
+    const bucket = { tokens: options.maxFramesPerSecond, last: Date.now(), throttledSince: 0, lastThrottle: 0 };
+    function withinRate(now: number): boolean {
+      bucket.tokens = Math.min(options.maxFramesPerSecond, bucket.tokens + (now - bucket.last) * perMs) - 1;
+      bucket.last = now;
+      if (bucket.tokens >= 0) return true;
+      if (now - bucket.lastThrottle > 1000) bucket.throttledSince = now;
+      bucket.lastThrottle = now;
+      if (now - bucket.throttledSince > options.rateLimitCloseMs) {
+        session.fail('FP_ERR_RATE_LIMIT', `more than ${options.maxFramesPerSecond} frames/s for ${options.rateLimitCloseMs} ms`);
+        return false;
+      }
+      if (!ws.isPaused) {
+        // stop reading until the bucket has room again: TCP pushes back on the device
+        ws.pause();
+        setTimeout(() => ws.resume(), Math.ceil(-bucket.tokens / perMs)).unref();
+      }
+      return true;
+    }
+
     ws.on('message', function onDeviceMessage(data: RawData, isBinary: boolean) {
-      conn.lastHeard = Date.now();
+      const now = Date.now();
+      conn.lastHeard = now;
+      if (!withinRate(now)) return;
       if (!isBinary) return refuse(new ProtocolError('FP_ERR_BAD_TYPE', 'text message; frames are binary')); // [FP-7.1]
       let frame: Frame;
       try {
@@ -88,6 +129,7 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
       log.warn({ deviceId, err: err.message }, 'device socket error');
     });
     ws.on('close', function onDeviceClose() {
+      release();
       connections.delete(conn);
       session.closed();
     });
@@ -101,14 +143,22 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
 
   return {
     async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+      const ip = req.socket.remoteAddress ?? 'unknown';
+      const refusal = options.guard.check(ip);
+      if (refusal) {
+        metrics.rejected.inc({ code: refusal });
+        return rejectUpgrade(socket, 429, refusal, refusal === 'HUB_ERR_TOO_MANY_ATTEMPTS' ? 'too many failed attempts; back off' : 'too many connections from this address');
+      }
       const token = tokenFromRequest(req.headers.authorization, url);
       const device = token ? await registry.findByTokenHash(hashToken(token)) : undefined;
       if (!token || !device?.tokenHash || !tokenMatches(token, device.tokenHash)) {
+        options.guard.authFailed(ip);
         metrics.authFailures.inc({ endpoint: 'device' });
-        log.warn({ ip: req.socket.remoteAddress }, 'device upgrade refused: bad token');
+        log.warn({ ip }, 'device upgrade refused: bad token');
         return rejectUpgrade(socket, 401, 'HUB_ERR_UNAUTHORIZED', 'missing or wrong device token');
       }
-      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, device.id));
+      const release = options.guard.opened(ip);
+      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, device.id, release));
     },
 
     /** Ends every device connection [FP-9: FP_ERR_SHUTDOWN → 1001]. */
