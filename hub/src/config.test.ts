@@ -26,6 +26,8 @@ describe('config', () => {
     expect(() => loadConfig({ INFLUX_URL: 'influx:8086' })).toThrow(/INFLUX_URL/);
     expect(() => parseSerial('ttyUSB0')).toThrow(/HUB_SERIAL/);
     expect(() => loadConfig({ INFLUX_RETENTION: 'forever' })).toThrow(/INFLUX_RETENTION/);
+    expect(() => loadConfig({ HUB_TLS_CERT: 'cert.pem' })).toThrow(/HUB_TLS_KEY/);
+    expect(loadConfig({ HUB_TLS_CERT: '/c.pem', HUB_TLS_KEY: '/k.pem' }).tls).toEqual({ certFile: '/c.pem', keyFile: '/k.pem' });
     expect(loadConfig({ INFLUX_RETENTION: '30d' }).influxRetention).toBe('30d');
   });
 });

@@ -19,6 +19,8 @@ export interface HubOptions {
   influxRetention: string;
   /** HUB_ADMIN_TOKEN; unset means generated on first start and kept in the data dir */
   adminToken?: string;
+  /** HUB_TLS_CERT / HUB_TLS_KEY: PEM files; with both set the hub serves https and wss */
+  tls?: { certFile: string; keyFile: string };
   /** HUB_SERIAL, e.g. /dev/ttyUSB0:115200,/dev/ttyACM0 */
   serial: SerialPortOption[];
   /** HUB_SPOOL_MAX_BYTES: outage spool bound */
@@ -130,8 +132,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`INFLUX_URL=${influxUrl}: expected http:// or https://`);
   }
+  const certFile = env.HUB_TLS_CERT || undefined;
+  const keyFile = env.HUB_TLS_KEY || undefined;
+  if (!certFile !== !keyFile) throw new ConfigError('HUB_TLS_CERT and HUB_TLS_KEY go together: set both or neither');
   return {
     ...DEFAULTS,
+    tls: certFile && keyFile ? { certFile: resolve(certFile), keyFile: resolve(keyFile) } : undefined,
     port: integer(env, 'HUB_PORT', DEFAULTS.port, 0, 65535),
     host: env.HUB_HOST || DEFAULTS.host,
     dataDir: resolve(env.HUB_DATA_DIR || DEFAULTS.dataDir),

@@ -1,7 +1,8 @@
 // Wires the hub's components together. main.ts calls this with the loaded config; tests call it
 // with their own options (port 0, temp data dir).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
@@ -34,7 +35,13 @@ export interface Hub {
   close(): Promise<void>;
 }
 
-export async function startHub(overrides: Partial<HubOptions> & { log?: Logger } = {}): Promise<Hub> {
+export interface HubParts {
+  log?: Logger;
+  /** a store to use instead of the configured one (benchmarks use a counting sink) */
+  store?: ReadingStore;
+}
+
+export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): Promise<Hub> {
   const options: HubOptions = { ...DEFAULTS, ...overrides };
   const log = overrides.log ?? createLogger(options.logLevel);
   mkdirSync(options.dataDir, { recursive: true });
@@ -45,7 +52,14 @@ export async function startHub(overrides: Partial<HubOptions> & { log?: Logger }
 
   let store: ReadingStore;
   let health: () => Promise<Health>;
-  if (options.influxUrl) {
+  if (overrides.store) {
+    const injected = overrides.store;
+    store = injected;
+    health = async () => {
+      const reachable = await injected.ping().then(() => true, () => false);
+      return { status: reachable ? 'ok' : 'down', store: { kind: 'custom', reachable } };
+    };
+  } else if (options.influxUrl) {
     // Loaded only when configured: the embedded default does not pay for the InfluxDB client.
     const { createInfluxStore } = await import('./store/influx-store.ts');
     const { createSpoolingStore } = await import('./store/spool.ts');
@@ -123,7 +137,13 @@ export async function startHub(overrides: Partial<HubOptions> & { log?: Logger }
     consoleOf: (id) => serial?.consoleOf(id),
   });
 
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const server = (options.tls
+    ? createAdaptorServer({
+        fetch: app.fetch,
+        createServer: createHttpsServer,
+        serverOptions: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
+      })
+    : createAdaptorServer({ fetch: app.fetch })) as Server;
   server.on('upgrade', function onUpgrade(req, socket, head) {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://hub');
@@ -148,7 +168,7 @@ export async function startHub(overrides: Partial<HubOptions> & { log?: Logger }
 
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${host}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     port,
     adminToken: admin.token,
     log,
