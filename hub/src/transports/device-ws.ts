@@ -107,6 +107,8 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
     }
 
     ws.on('message', function onDeviceMessage(data: RawData, isBinary: boolean) {
+      // [FP-7.3] once the hub has closed a connection, what was already in flight is not read
+      if (ws.readyState !== ws.OPEN) return;
       const now = Date.now();
       conn.lastHeard = now;
       if (!withinRate(now)) return;
