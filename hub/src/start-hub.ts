@@ -12,6 +12,7 @@ import { DEFAULTS, type HubOptions } from './config.ts';
 import { createSqliteCommandLog } from './commands/command-log.ts';
 import { CommandService } from './commands/command-service.ts';
 import { createApp, type Health } from './http/app.ts';
+import { mountDashboard } from './http/dashboard-routes.ts';
 import type { CommandResultFrame } from './protocol/index.ts';
 import { Ingest } from './ingest/ingest.ts';
 import { createLocalLiveBus } from './live/live-bus.ts';
@@ -135,6 +136,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     maxDevices: options.maxDevices,
     commands: { service: commands, log: commandLog },
     consoleOf: (id) => serial?.consoleOf(id),
+    extend: (app) => mountDashboard(app, { adminTokenHash, log }),
   });
 
   const server = (options.tls

@@ -45,6 +45,8 @@ class LiveClient {
   private stuckSince = 0;
   private timer: NodeJS.Timeout | null = null;
   dropped = 0;
+  /** what this client missed per device since it connected, for its data-loss meter */
+  private readonly droppedByDevice = new Map<string, number>();
 
   constructor(readonly ws: WebSocket, private readonly options: LiveEndpointOptions) {}
 
@@ -61,7 +63,7 @@ class LiveClient {
       if (!this.backedUp()) return this.send({ type: 'readings', deviceId: event.deviceId, readings });
       for (const reading of readings) {
         const key = `${event.deviceId}\u0000${reading.channel}`;
-        if (this.coalesced.has(key)) this.drop(1);
+        if (this.coalesced.has(key)) this.drop(event.deviceId, 1);
         this.coalesced.set(key, { deviceId: event.deviceId, reading });
       }
     } else if (!this.backedUp()) {
@@ -76,9 +78,9 @@ class LiveClient {
     return this.ws.bufferedAmount > this.options.coalesceAboveBytes || this.coalesced.size > 0 || this.held.length > 0;
   }
 
-  private drop(count: number): void {
-    if (count <= 0) return;
+  private drop(deviceId: string, count: number): void {
     this.dropped += count;
+    this.droppedByDevice.set(deviceId, (this.droppedByDevice.get(deviceId) ?? 0) + count);
     this.options.metrics.liveDropped.inc(count);
   }
 
@@ -118,7 +120,7 @@ class LiveClient {
     this.held = [];
     for (const event of held) this.send(event);
     for (const [deviceId, readings] of byDevice) this.send({ type: 'readings', deviceId, readings });
-    this.send({ type: 'dropped', total: this.dropped });
+    this.send({ type: 'dropped', total: this.dropped, devices: Object.fromEntries(this.droppedByDevice) });
   }
 
   onMessage(data: RawData): void {

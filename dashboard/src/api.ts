@@ -1,0 +1,184 @@
+// The hub's REST API as the dashboard uses it. The session is the HttpOnly cookie set by
+// POST /login, so nothing here ever holds the operator token after the login form.
+
+export interface Channel {
+  id: number;
+  type: string;
+  name: string;
+  unit: string;
+}
+
+export interface Counters {
+  frames: number;
+  readings: number;
+  rejected: number;
+  duplicates: number;
+  sequenceGaps: number;
+}
+
+export interface Device {
+  id: string;
+  name: string;
+  transport: string;
+  createdAt: string;
+  online: boolean;
+  lastSeen: string | null;
+  firmware: string | null;
+  channels: Channel[];
+  counters: Counters;
+}
+
+export interface ReadingPoint {
+  channel: string;
+  time: number;
+  value: number;
+}
+
+export interface History {
+  deviceId: string;
+  from: string;
+  to: string;
+  every: number | null;
+  agg: string | null;
+  truncated: boolean;
+  points: ReadingPoint[];
+}
+
+export interface HistoryQuery {
+  from: number;
+  to: number;
+  channel?: string;
+  every?: string;
+  agg?: string;
+}
+
+export type CommandStatus = 'queued' | 'sent' | 'acked' | 'succeeded' | 'failed' | 'timed-out';
+
+export interface Command {
+  /** a number on today's hub; treated as opaque */
+  id: string | number;
+  deviceId: string;
+  name: string;
+  args: unknown;
+  status: CommandStatus;
+  result: unknown;
+  createdAt: string | number;
+  updatedAt: string | number;
+}
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** The hub did not answer at all (stopped, restarting, network down). */
+export class HubUnreachable extends Error {}
+
+export type SessionState = 'operator' | 'anonymous' | 'unreachable';
+
+export class Api {
+  /** Called on any 401 from an authenticated route: the cookie is gone or the token changed. */
+  constructor(private readonly onUnauthorized: () => void) {}
+
+  private async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    try {
+      return await fetch(path, { credentials: 'same-origin', ...init });
+    } catch {
+      throw new HubUnreachable('the hub is not reachable');
+    }
+  }
+
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    const res = await this.fetch(path, init);
+    if (res.ok) return res;
+    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+    const error = new ApiError(res.status, body?.error?.code ?? `HTTP_${res.status}`, body?.error?.message ?? res.statusText);
+    if (res.status === 401) this.onUnauthorized();
+    throw error;
+  }
+
+  private async json<T>(path: string, init?: RequestInit): Promise<T> {
+    return (await (await this.request(path, init)).json()) as T;
+  }
+
+  /** Whether the cookie is good, answered without a 401 (which browsers log as a console error). */
+  async session(): Promise<SessionState> {
+    let res: Response;
+    try {
+      res = await this.fetch('/session', { cache: 'no-store' });
+    } catch {
+      return 'unreachable';
+    }
+    if (res.ok) return ((await res.json()) as { operator: boolean }).operator ? 'operator' : 'anonymous';
+    // A hub mounted without /session: fall back to probing the API.
+    try {
+      await this.request('/api/devices');
+      return 'operator';
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return 'anonymous';
+      return 'unreachable';
+    }
+  }
+
+  /** Resolves false for a wrong token; the form shows that itself rather than "session expired". */
+  async login(token: string): Promise<boolean> {
+    const res = await this.fetch('/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    if (res.status === 401) return false;
+    if (!res.ok) throw new ApiError(res.status, `HTTP_${res.status}`, 'login failed');
+    return true;
+  }
+
+  async logout(): Promise<void> {
+    await this.fetch('/logout', { method: 'POST' }).catch(() => undefined);
+  }
+
+  devices(): Promise<Device[]> {
+    return this.json('/api/devices');
+  }
+
+  device(id: string): Promise<Device> {
+    return this.json(`/api/devices/${encodeURIComponent(id)}`);
+  }
+
+  history(id: string, query: HistoryQuery): Promise<History> {
+    return this.json(historyPath(id, query, 'json'));
+  }
+
+  /** The CSV export as a blob and the file name the hub suggests. */
+  async historyCsv(id: string, query: HistoryQuery): Promise<{ blob: Blob; filename: string }> {
+    const res = await this.request(historyPath(id, query, 'csv'));
+    const disposition = res.headers.get('content-disposition') ?? '';
+    const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `${id}-readings.csv`;
+    return { blob: await res.blob(), filename };
+  }
+
+  /** The 202 answer promises only id and status. */
+  sendCommand(id: string, body: { name: string; args: Record<string, unknown>; timeoutMs: number }): Promise<Pick<Command, 'id' | 'status'> & Partial<Command>> {
+    return this.json(`/api/devices/${encodeURIComponent(id)}/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** Newest first. */
+  recentCommands(id: string): Promise<Command[]> {
+    return this.json(`/api/devices/${encodeURIComponent(id)}/commands`);
+  }
+
+  command(id: string, commandId: string | number): Promise<Command> {
+    return this.json(`/api/devices/${encodeURIComponent(id)}/commands/${encodeURIComponent(String(commandId))}`);
+  }
+}
+
+export function historyPath(id: string, query: HistoryQuery, format: 'json' | 'csv'): string {
+  const params = new URLSearchParams({ from: String(Math.floor(query.from)), to: String(Math.ceil(query.to)) });
+  if (query.channel) params.set('channel', query.channel);
+  if (query.every) {
+    params.set('every', query.every);
+    params.set('agg', query.agg ?? 'mean');
+  }
+  if (format === 'csv') params.set('format', 'csv');
+  return `/api/devices/${encodeURIComponent(id)}/readings?${params}`;
+}

@@ -1,0 +1,96 @@
+// The dashboard's static routes on a bare Hono app: page, bundle, styles, headers, session probe.
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import { hashToken } from '../auth/tokens.ts';
+import { DASHBOARD_CSP, mountDashboard } from './dashboard-routes.ts';
+
+function dashboardApp() {
+  const app = new Hono();
+  mountDashboard(app, { adminTokenHash: hashToken('operator') });
+  return app;
+}
+
+function expectSecurityHeaders(res: Response) {
+  expect(res.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
+  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  expect(res.headers.get('x-frame-options')).toBe('DENY');
+}
+
+describe('dashboard routes', () => {
+  it('serves the page as HTML under the CSP, with no inline scripts or styles', async () => {
+    const res = await dashboardApp().request('/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expectSecurityHeaders(res);
+    expect(DASHBOARD_CSP).toContain("script-src 'self'");
+    expect(DASHBOARD_CSP).not.toContain('unsafe-inline');
+    const html = await res.text();
+    const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const [, attrs, body] of scripts) {
+      expect(attrs).toMatch(/\bsrc="\/assets\/[^"]+"/);
+      expect(body.trim()).toBe('');
+    }
+    expect(html).not.toMatch(/<style\b/i);
+    expect(html).not.toMatch(/\sstyle\s*=/i);
+    expect(html).not.toMatch(/\son[a-z]+\s*=/i);
+    // every asset the page names is one the hub serves
+    for (const [, path] of html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)) {
+      expect((await dashboardApp().request(path)).status, path).toBe(200);
+    }
+  });
+
+  it('serves the client bundle as JavaScript, built once and cacheable by ETag', async () => {
+    const app = dashboardApp();
+    const res = await app.request('/assets/app.js');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expectSecurityHeaders(res);
+    const js = await res.text();
+    expect(js.length).toBeGreaterThan(10_000); // uPlot is in it
+    expect(js).toContain('/ws/live');
+    const etag = res.headers.get('etag')!;
+    expect(etag).toBeTruthy();
+    const again = await app.request('/assets/app.js', { headers: { 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+  });
+
+  it('serves the stylesheets as CSS', async () => {
+    const app = dashboardApp();
+    for (const path of ['/assets/style.css', '/assets/uplot.css']) {
+      const res = await app.request(path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/css/);
+      expectSecurityHeaders(res);
+    }
+    expect(await (await app.request('/assets/uplot.css')).text()).toContain('.uplot');
+  });
+
+  it('answers unknown assets with 404', async () => {
+    const app = dashboardApp();
+    for (const path of ['/assets/nope.js', '/assets/../package.json', '/assets/src/main.ts', '/assets/app.js/x']) {
+      const res = await app.request(path);
+      expect(res.status, path).toBe(404);
+    }
+  });
+
+  it('tells the page whether its cookie is good, without a 401', async () => {
+    const app = dashboardApp();
+    const anonymous = await app.request('/session');
+    expect(anonymous.status).toBe(200);
+    expect(await anonymous.json()).toEqual({ operator: false });
+    const wrong = await app.request('/session', { headers: { cookie: 'hub_token=nope' } });
+    expect(await wrong.json()).toEqual({ operator: false });
+    const good = await app.request('/session', { headers: { cookie: 'hub_token=operator' } });
+    expect(await good.json()).toEqual({ operator: true });
+    expect(good.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('has no session probe without the token hash', async () => {
+    const app = new Hono();
+    mountDashboard(app);
+    expect((await app.request('/session')).status).toBe(404);
+    expect((await app.request('/')).status).toBe(200);
+  });
+});
