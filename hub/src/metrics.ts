@@ -6,6 +6,8 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry });
   const metrics = {
     registry,
+    /** gauges whose value lives elsewhere are read just before each scrape */
+    beforeScrape: [] as (() => void)[],
     devicesConnected: new Gauge({ name: 'hub_devices_connected', help: 'Devices with an open session after HELLO', registers: [registry] }),
     framesIn: new Counter({ name: 'hub_frames_in_total', help: 'Frames decoded from devices, by type', labelNames: ['type'], registers: [registry] }),
     readingsIn: new Counter({ name: 'hub_readings_in_total', help: 'Samples received in READINGS frames', registers: [registry] }),

@@ -75,9 +75,9 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
       },
     });
     store = spooled;
+    metrics.beforeScrape.push(() => metrics.spoolBytes.set(spooled.spoolBytes));
     health = async () => {
       const reachable = await influx.ping().then(() => true, () => false);
-      metrics.spoolBytes.set(spooled.spoolBytes);
       const spool = { bytes: spooled.spoolBytes, readings: spooled.spooledReadings, dropped: spooled.droppedReadings };
       return { status: reachable && spool.bytes === 0 ? 'ok' : 'degraded', store: { kind: 'influxdb', reachable }, spool };
     };

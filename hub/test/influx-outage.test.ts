@@ -48,6 +48,8 @@ describe.runIf(hasRealPart('influxd'))('InfluxDB outage during streaming', () =>
       // acknowledged meanwhile: the spool made them durable
       devices.forEach((d, i) => expect(d.acked).toBeGreaterThan(ackedAtKill[i] + 100));
       expect((await health()).spool.readings).toBeGreaterThan(0);
+      const metrics = await (await fetch(hub.url + '/metrics')).text();
+      expect(Number(/^hub_spool_bytes (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
       await influxd.restart();
       await new Promise((r) => setTimeout(r, 2000));
     } finally {

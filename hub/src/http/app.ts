@@ -160,7 +160,10 @@ export function createApp(options: AppOptions): Hono {
     return c.json(health, health.status === 'down' ? 503 : 200);
   });
 
-  app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+  app.get('/metrics', async (c) => {
+    for (const refresh of metrics.beforeScrape) refresh();
+    return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
+  });
 
   if (options.commands) {
     mountCommandRoutes(app, { commands: options.commands.service, log: options.commands.log, deviceExists: async (id) => !!(await registry.get(id)) });
