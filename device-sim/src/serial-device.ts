@@ -3,7 +3,7 @@
 // says FP_ERR_NO_HELLO [FP-6.2]. Same API as DeviceClient; hub tests drive it over socat pairs.
 import { ReadlineParser } from '@serialport/parser-readline';
 import { SerialPort, SerialPortMock, type SerialPortMockOpenOptions } from 'serialport';
-import { decodeLine, encodeLine, ErrorCode, FRAME_LINE_PREFIX, ProtocolError, type Frame } from '../../hub/src/protocol/index.ts';
+import { decodeLine, encodeLine, encodeLineBytes, ErrorCode, ProtocolError, type Frame } from '../../hub/src/protocol/index.ts';
 import { DeviceCore, type DeviceOptions } from './device-core.ts';
 
 export interface SerialDeviceOptions extends DeviceOptions {
@@ -57,8 +57,8 @@ export class SerialDevice extends DeviceCore {
   }
 
   protected transmit(bytes: Uint8Array): void {
-    // [FP-8.1] encodeLine takes a frame; kept READINGS are bytes that must go out exactly as first sent
-    this.write(FRAME_LINE_PREFIX + Buffer.from(bytes).toString('base64') + '\n');
+    // [FP-8.1] kept READINGS go out exactly as first sent
+    this.write(encodeLineBytes(bytes));
   }
 
   protected restartLink(): void {

@@ -22,6 +22,8 @@ export class DeviceSession {
   /** frames that arrive while HELLO is being processed wait here, in order */
   private waiting: Frame[] | null = null;
   private ended = false;
+  /** serial only: the device is still there, but must say HELLO before anything else counts */
+  private awaitingHello = false;
 
   constructor(private readonly link: DeviceLink, private readonly handlers: SessionHandlers) {}
 
@@ -38,11 +40,12 @@ export class DeviceSession {
     this.handlers.metrics.framesIn.inc({ type: frame.type });
     if (frame.type === 'hello') {
       this.waiting = [];
+      this.awaitingHello = false;
       void this.hello(frame);
       return;
     }
     const device = this.device;
-    if (!device) return this.fail('FP_ERR_NO_HELLO', `send HELLO first, not ${frame.type}`); // [FP-4.1.1]
+    if (!device || this.awaitingHello) return this.fail('FP_ERR_NO_HELLO', `send HELLO first, not ${frame.type}`); // [FP-4.1.1]
     this.handlers.ingest.touch(device);
     switch (frame.type) {
       case 'readings':
@@ -100,8 +103,18 @@ export class DeviceSession {
     this.link.end(code);
   }
 
-  /** Serial links keep the port but drop the session: the next frame must be HELLO. */
+  /**
+   * Serial links keep the port and the device stays online, but its protocol session ends: every
+   * frame is refused with FP_ERR_NO_HELLO until HELLO, after which the device resends what was not
+   * acknowledged [FP-6.2, FP-8.3].
+   */
+  resync(): void {
+    if (this.device) this.awaitingHello = true;
+  }
+
+  /** The device is gone from this link (a silent serial line): it shows offline. */
   reset(): void {
+    this.awaitingHello = false;
     if (this.device) this.handlers.ingest.disconnected(this.device, this.link);
     this.device = null;
   }

@@ -11,7 +11,12 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export type SerialLine = { kind: 'frame'; frame: Frame } | { kind: 'console'; text: string };
 
 export function encodeLine(frame: Frame): string {
-  return FRAME_LINE_PREFIX + Buffer.from(encodeFrame(frame)).toString('base64') + '\n';
+  return encodeLineBytes(encodeFrame(frame));
+}
+
+/** The line for bytes already encoded, e.g. a kept frame resent exactly as it was first sent. */
+export function encodeLineBytes(frameBytes: Uint8Array): string {
+  return FRAME_LINE_PREFIX + Buffer.from(frameBytes).toString('base64') + '\n';
 }
 
 /** Classifies one line (without its '\n'). Throws only ProtocolError for a frame line that does not decode. */

@@ -87,7 +87,7 @@ class BridgedPort {
         if (port.isOpen) port.write(encodeLine(frame));
       },
       // [FP-6.2] a serial session ends by forgetting the HELLO; the port stays open
-      end: () => this.session?.reset(),
+      end: () => this.session?.resync(),
     };
     const session = new DeviceSession(link, {
       ...this.options.session,
@@ -117,7 +117,11 @@ class BridgedPort {
       decoded = decodeLine(line);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      return session.rejectFrame(err); // [FP-8.3] the port stays open
+      // [FP-8.3] the port stays open, but the session starts over: a READINGS frame lost in this
+      // line must not be covered by the cumulative ACK of a later one
+      session.rejectFrame(err);
+      session.resync();
+      return;
     }
     if (decoded.kind === 'console') {
       const text = Buffer.from(decoded.text, 'latin1').toString('utf8');
