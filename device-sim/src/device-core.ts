@@ -107,6 +107,9 @@ export abstract class DeviceCore extends EventEmitter<DeviceEvents> {
     return this.ready;
   }
 
+  /** whether the hub refuses READINGS that skip ahead on this transport (serial) [FP-8.3] */
+  protected readonly strictResume: boolean = false;
+
   protected helloBytes(): Uint8Array {
     const { deviceId, firmware, channels } = this.options;
     return encodeFrame({ type: 'hello', session: this.currentSession, deviceId, firmware: firmware ?? 'sim-1.0', channels });
@@ -118,6 +121,13 @@ export abstract class DeviceCore extends EventEmitter<DeviceEvents> {
       case 'ack':
         this.onAck(frame.ackedSeq, frame.hubTime);
         if (!this.ready) {
+          const oldestKept = this.unacked.keys().next().value;
+          if (this.strictResume && oldestKept !== undefined && oldestKept > this.ackedSeq + 1) {
+            // [FP-5.3] frames right after the ACK are gone from the buffer: a new session, or the
+            // hub would refuse the jump forever
+            this.renumberIntoNewSession();
+            break;
+          }
           // [FP-4.1.2] the resume ACK: send what the hub does not hold yet, then go on
           this.ready = true;
           this.resendUnacked();

@@ -159,12 +159,23 @@ describe('SerialDevice [FP-8]', () => {
     await opened;
     device.sendReadings([{ channel: 1, type: 'f32', offset: 0, value: 3 }], Date.now());
     await expect(until(() => written().length > 2, 'damaged line', 300)).rejects.toThrow(expect.objectContaining({ code: 'FP_ERR_BAD_CHECKSUM' }));
-    // [FP-8.3] the hub answers with an ERROR; the device resends the intact frame
+    // [FP-8.3] the hub answers with an ERROR and ends the session: the device says HELLO again and,
+    // after the resume ACK, resends the intact frame
     hub({ type: 'error', code: ErrorCode.FP_ERR_BAD_CHECKSUM, text: 'CRC-16 mismatch' });
     const binding = device.port.port as unknown as MockPortBinding;
-    await until(() => binding.recording.toString().split('\n').length > 4, 'resend');
-    const last = binding.recording.toString().split('\n').at(-2)!;
-    expect(decodeLine(last)).toMatchObject({ kind: 'frame', frame: { type: 'readings', seq: 1 } });
+    const lastFrameType = () => {
+      try {
+        const line = decodeLine(binding.recording.toString().split('\n').filter(Boolean).at(-1)!);
+        return line.kind === 'frame' ? line.frame.type : undefined;
+      } catch {
+        return undefined; // the damaged line
+      }
+    };
+    const lines = () => binding.recording.toString().split('\n').filter(Boolean);
+    await until(() => lastFrameType() === 'hello', 'HELLO again');
+    hub({ type: 'ack', ackedSeq: 0, hubTime: Date.now() });
+    await until(() => lastFrameType() === 'readings', 'resend');
+    expect(decodeLine(lines().at(-1)!)).toMatchObject({ kind: 'frame', frame: { type: 'readings', seq: 1 } });
     await device.close();
   });
 

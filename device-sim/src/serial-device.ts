@@ -25,11 +25,16 @@ const LOST_LINE_CODES = new Set<number>([
   ErrorCode.FP_ERR_TOO_LARGE, ErrorCode.FP_ERR_BAD_CHECKSUM, ErrorCode.FP_ERR_BAD_PAYLOAD, ErrorCode.FP_ERR_BAD_LINE,
 ]);
 
+/** a HELLO not answered within this is sent again when the hub asks */
+const HELLO_RETRY_MS = 250;
+
 export class SerialDevice extends DeviceCore {
   /** the serialport stream; tests reach a mock binding's `emitData` and `recording` through `port.port` */
   readonly port: SerialPort | SerialPortMock;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastWrite = 0;
+  private lastHello = 0;
+  protected override readonly strictResume = true;
   private closing = false;
   /** between open() and the port closing, so 'close' is emitted once per open */
   private opened = false;
@@ -129,6 +134,7 @@ export class SerialDevice extends DeviceCore {
   }
 
   private sayHello(): void {
+    this.lastHello = Date.now();
     this.linkLost();
     if (this.linkOpen) this.transmit(this.helloBytes());
   }
@@ -170,15 +176,11 @@ export class SerialDevice extends DeviceCore {
   }
 
   protected override onHubError(code: number): void {
-    if (code === ErrorCode.FP_ERR_NO_HELLO) {
-      // [FP-6.2] [FP-5.5] the hub does not know our session on this port (it just opened it, or
-      // forgot it): HELLO again; the resume ACK makes us resend what it does not hold
-      this.sayHello();
-    } else if (LOST_LINE_CODES.has(code) && this.ready) {
-      // [FP-8.3] one of our lines arrived damaged and was dropped: resend what is unacknowledged
-      // (what the hub already holds it drops as duplicates)
-      this.resendUnacked();
-    }
+    // [FP-6.2] [FP-8.3] the hub does not know our session on this port (it just opened it), or it
+    // ended it because one of our lines arrived damaged: HELLO again, and the resume ACK makes us
+    // resend what it does not hold. Errors for frames sent before that HELLO say nothing new.
+    if (code !== ErrorCode.FP_ERR_NO_HELLO && !LOST_LINE_CODES.has(code)) return;
+    if (this.ready || Date.now() - this.lastHello > HELLO_RETRY_MS) this.sayHello();
   }
 
   private onPortClosed(reason: string): void {

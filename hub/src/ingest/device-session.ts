@@ -15,6 +15,11 @@ export interface SessionHandlers {
   /** COMMAND_RESULT frames go here (the command service), once the device is known. */
   onCommandResult?(deviceId: string, frame: Extract<Frame, { type: 'command_result' }>): void;
   onDeviceReady?(deviceId: string): void;
+  /**
+   * [FP-8.3] Serial lines can lose a whole frame without trace (noise eats its newline), so a
+   * READINGS frame that skips ahead is refused there instead of counted as a device-side gap.
+   */
+  strictSequence?: boolean;
 }
 
 export class DeviceSession {
@@ -49,6 +54,9 @@ export class DeviceSession {
     this.handlers.ingest.touch(device);
     switch (frame.type) {
       case 'readings':
+        if (this.handlers.strictSequence && frame.seq > device.acceptedSeq + 1) {
+          return this.fail('FP_ERR_NO_HELLO', `seq ${frame.seq} skips ahead of ${device.acceptedSeq}; resend from the last ACK`);
+        }
         this.handlers.ingest.readings(device, this.link, frame);
         break;
       case 'command_result':

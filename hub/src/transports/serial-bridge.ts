@@ -91,6 +91,7 @@ class BridgedPort {
     };
     const session = new DeviceSession(link, {
       ...this.options.session,
+      strictSequence: true,
       admit: (deviceId) => this.admit(deviceId),
     });
     this.session = session;
