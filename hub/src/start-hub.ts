@@ -25,7 +25,7 @@ import type { ReadingStore } from './store/store.ts';
 import { ConnectionGuard } from './transports/connection-guard.ts';
 import { createDeviceEndpoint } from './transports/device-ws.ts';
 import { rejectUpgrade } from './transports/reject-upgrade.ts';
-import { createSerialBridge } from './transports/serial-bridge.ts';
+import { createSerialBridge, type SerialPortLike } from './transports/serial-bridge.ts';
 
 export interface Hub {
   /** e.g. http://127.0.0.1:8080 */
@@ -40,6 +40,8 @@ export interface HubParts {
   log?: Logger;
   /** a store to use instead of the configured one (benchmarks use a counting sink) */
   store?: ReadingStore;
+  /** opens serial ports; tests pass serialport's SerialPortMock */
+  openSerialPort?: (path: string, baudRate: number) => SerialPortLike;
 }
 
 export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): Promise<Hub> {
@@ -121,7 +123,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   const serial = options.serial.length > 0
     ? createSerialBridge({
         ports: options.serial, registry, metrics, log, live, session,
-        silenceMs: options.serialSilenceMs, reopenMs: options.serialReopenMs, maxReopenMs: 5000,
+        silenceMs: options.serialSilenceMs, reopenMs: options.serialReopenMs, maxReopenMs: 5000, openPort: overrides.openSerialPort,
       })
     : null;
   const adminTokenHash = hashToken(admin.token);

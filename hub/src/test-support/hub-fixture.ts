@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { HubOptions } from '../config.ts';
-import { startHub, type Hub } from '../start-hub.ts';
+import { startHub, type Hub, type HubParts } from '../start-hub.ts';
 import type { ChannelDescriptor } from '../protocol/index.ts';
 import { DeviceClient, type DeviceClientOptions } from '../../../device-sim/src/device-client.ts';
 
@@ -24,7 +24,7 @@ export const TEST_CHANNELS: ChannelDescriptor[] = [
   { id: 4, type: 'bool', name: 'door', unit: '' },
 ];
 
-export async function startTestHub(options: Partial<HubOptions> & { dataDir?: string; keepDataDir?: boolean } = {}): Promise<TestHub> {
+export async function startTestHub(options: Partial<HubOptions> & HubParts & { dataDir?: string; keepDataDir?: boolean } = {}): Promise<TestHub> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hub-test-'));
   const hub = await startHub({
     port: 0, host: '127.0.0.1', adminToken: 'test-admin-token', flushIntervalMs: 5,
