@@ -1,0 +1,156 @@
+// Command-line flags of `npm run bench`, with the defaults sized to finish in under 5 minutes on
+// 2 cores, `--quick` for a first look, and the tiny preset the smoke test uses.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './children.ts';
+
+export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  scenarios: Scenario[];
+  /** devices (and raw ws connections) in the throughput and latency scenarios */
+  devices: number;
+  /** load generator processes for throughput and latency */
+  loadProcs: number;
+  warmSeconds: number;
+  seconds: number;
+  /** samples per channel per READINGS frame (4 channels) */
+  rounds: number;
+  /** closed loop: unacknowledged frames per device */
+  window: number;
+  /** open-loop loads for latency, as fractions of the measured maximum */
+  latencyLoads: number[];
+  /** idle device connection counts for the memory scenario, ascending */
+  memorySizes: number[];
+  /** most idle connections one load generator process holds */
+  connectionsPerProc: number;
+  historyPoints: number;
+  historyRuns: number;
+  /** false: InfluxDB rows are skipped even when influxd is installed */
+  influx: boolean;
+  /** write hub CPU profiles (node --cpu-prof) to resultsDir/profiles */
+  profile: boolean;
+  /** where hubs keep their data (the disk the embedded store is measured on) */
+  dataRoot: string;
+  resultsDir: string;
+  soak?: string;
+  /** hub batchSize override (readings per store write), to try a change without editing the hub */
+  hubBatchSize?: number;
+}
+
+export const DEFAULT_OPTIONS: BenchOptions = {
+  scenarios: [...SCENARIOS],
+  devices: 100,
+  loadProcs: 1,
+  warmSeconds: 3,
+  seconds: 10,
+  rounds: 10,
+  window: 32,
+  latencyLoads: [0.1, 0.5],
+  memorySizes: [1000, 10_000],
+  connectionsPerProc: 2500,
+  historyPoints: 86_400,
+  historyRuns: 9,
+  influx: true,
+  profile: false,
+  dataRoot: tmpdir(),
+  resultsDir: join(REPO_ROOT, 'bench', 'results'),
+};
+
+export const QUICK_OPTIONS: Partial<BenchOptions> = {
+  devices: 50,
+  warmSeconds: 1,
+  seconds: 3,
+  memorySizes: [500, 2000],
+  historyRuns: 5,
+};
+
+/** What the smoke test runs: every scenario, tiny, a few seconds in all. */
+export const SMOKE_OPTIONS: Partial<BenchOptions> = {
+  devices: 4,
+  warmSeconds: 0.3,
+  seconds: 0.7,
+  rounds: 5,
+  window: 4,
+  memorySizes: [100, 200],
+  connectionsPerProc: 100,
+  historyPoints: 3600,
+  historyRuns: 3,
+};
+
+export const USAGE = `npm run bench -- [flags]
+
+  --only LIST          scenarios, comma-separated: ${SCENARIOS.join(', ')} (default: all)
+                       (ingest also runs the ceilings its ratios need)
+  --quick              short windows and smaller sizes, for a first look
+  --devices N          devices / raw ws connections for throughput and latency (default ${DEFAULT_OPTIONS.devices})
+  --load-procs N       load generator processes (default ${DEFAULT_OPTIONS.loadProcs})
+  --seconds S          measured window per scenario (default ${DEFAULT_OPTIONS.seconds})
+  --warmup S           warm-up before each measured window (default ${DEFAULT_OPTIONS.warmSeconds})
+  --samples N          samples per READINGS frame, a multiple of 4 (default ${DEFAULT_OPTIONS.rounds * 4})
+  --window N           closed loop: unacknowledged frames per device (default ${DEFAULT_OPTIONS.window})
+  --memory LIST        idle connection counts (default ${DEFAULT_OPTIONS.memorySizes.join(',')})
+  --history-points N   points in the history series (default ${DEFAULT_OPTIONS.historyPoints}, one day at 1 Hz)
+  --no-influx          skip the InfluxDB rows even if influxd is installed
+  --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
+  --hub-batch-size N   hubs' readings per store write (default: the hub's own)
+  --soak DURATION      long soak run (not implemented yet)
+  --help               this text
+`;
+
+export class UsageError extends Error {}
+
+function positive(flag: string, raw: string | undefined, integer = true): number {
+  const value = Number(raw);
+  if (raw === undefined || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`${flag}: expected a positive ${integer ? 'integer' : 'number'}, got ${raw ?? 'nothing'}`);
+  }
+  return value;
+}
+
+export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
+  const options: BenchOptions = { ...DEFAULT_OPTIONS };
+  if (argv.includes('--quick')) Object.assign(options, QUICK_OPTIONS);
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => argv[++i];
+    switch (flag) {
+      case '--help':
+      case '-h':
+        return 'help';
+      case '--quick':
+        break;
+      case '--only': {
+        const names = (value() ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+        if (names.length === 0 || unknown.length) throw new UsageError(`--only: unknown scenario ${unknown.join(', ') || '(none)'}; choose from ${SCENARIOS.join(', ')}`);
+        options.scenarios = SCENARIOS.filter((s) => names.includes(s));
+        break;
+      }
+      case '--devices': options.devices = positive(flag, value()); break;
+      case '--load-procs': options.loadProcs = positive(flag, value()); break;
+      case '--seconds': options.seconds = positive(flag, value(), false); break;
+      case '--warmup': options.warmSeconds = positive(flag, value(), false); break;
+      case '--samples': {
+        const samples = positive(flag, value());
+        if (samples % 4 !== 0) throw new UsageError('--samples: a multiple of 4 (one sample per channel per round)');
+        options.rounds = samples / 4;
+        break;
+      }
+      case '--window': options.window = positive(flag, value()); break;
+      case '--memory':
+        options.memorySizes = (value() ?? '').split(',').map((s) => positive(flag, s)).sort((a, b) => a - b);
+        break;
+      case '--history-points': options.historyPoints = positive(flag, value()); break;
+      case '--no-influx': options.influx = false; break;
+      case '--profile': options.profile = true; break;
+      case '--soak': options.soak = value() ?? ''; break;
+      case '--hub-batch-size': options.hubBatchSize = positive(flag, value()); break;
+      default:
+        throw new UsageError(`unknown flag ${flag}`);
+    }
+  }
+  if (options.devices < options.loadProcs) throw new UsageError('--devices must be at least --load-procs');
+  return options;
+}

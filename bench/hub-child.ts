@@ -1,0 +1,112 @@
+// A hub process for the bench: provisions its devices straight into the registry (provisioning is
+// not what is measured), starts the hub on 127.0.0.1:0 with a temp data dir, and answers the
+// parent's requests for memory figures. Modes: the embedded store, InfluxDB, or decode-only with a
+// counting store handed to startHub in place of a database.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { hashToken } from '../hub/src/auth/tokens.ts';
+import type { HubOptions } from '../hub/src/config.ts';
+import { createSqliteRegistry } from '../hub/src/registry/sqlite-registry.ts';
+import { startHub } from '../hub/src/start-hub.ts';
+import { BENCH_ADMIN_TOKEN, deviceId, deviceToken, type DeviceRange } from './bench-devices.ts';
+import { announce, failStart, serveRpc } from './child-rpc.ts';
+import { createCountingStore } from './counting-store.ts';
+
+export type HubMode = 'decode-only' | 'embedded' | 'influx';
+
+export interface HubChildConfig {
+  mode: HubMode;
+  /** InfluxDB base URL with the database in the path; for mode influx */
+  influxUrl?: string;
+  devices: DeviceRange[];
+  /** parent directory for the temp data dir (the disk the embedded store is measured on) */
+  dataRoot?: string;
+  batchSize?: number;
+  flushIntervalMs?: number;
+}
+
+export interface HubReady {
+  url: string;
+  adminToken: string;
+  pid: number;
+  dataDir: string;
+}
+
+export interface HubStats {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  /** decode-only: readings the counting store was given */
+  counted?: number;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as HubChildConfig;
+const dataDir = mkdtempSync(join(config.dataRoot ?? tmpdir(), `bench-hub-${config.mode}-`));
+const log = pino({ level: process.env.BENCH_HUB_LOG ?? 'warn' });
+
+try {
+  const registry = createSqliteRegistry({ path: join(dataDir, 'registry.db') });
+  for (const range of config.devices) {
+    for (let i = range.from; i < range.from + range.count; i++) {
+      const id = deviceId(range.prefix, i);
+      await registry.create({ id, name: id, tokenHash: hashToken(deviceToken(id)), transport: 'ws' });
+    }
+  }
+  await registry.close();
+
+  const options: Partial<HubOptions> = {
+    port: 0,
+    host: '127.0.0.1',
+    dataDir,
+    adminToken: BENCH_ADMIN_TOKEN,
+    // The per-device frame-rate limit is policy, not cost: closed-loop devices would be throttled
+    // by it long before the hub runs out of CPU. Its check still runs on every frame.
+    maxFramesPerSecond: 10_000_000,
+    ...(config.batchSize ? { batchSize: config.batchSize } : {}),
+    ...(config.flushIntervalMs ? { flushIntervalMs: config.flushIntervalMs } : {}),
+  };
+  const counting = config.mode === 'decode-only' ? createCountingStore() : null;
+  const hub = await startHub({
+    ...options,
+    influxUrl: config.mode === 'influx' ? config.influxUrl : undefined,
+    log,
+    ...(counting ? { store: counting } : {}),
+  });
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= hub
+      .close()
+      .catch((err) => log.error({ err }, 'hub did not stop cleanly'))
+      .finally(() => rmSync(dataDir, { recursive: true, force: true })));
+  // SIGTERM from the bench: close cleanly, so a --cpu-prof profile is written on the way out.
+  process.once('SIGTERM', () => void stop().finally(() => process.exit(0)));
+  process.once('SIGINT', () => void stop().finally(() => process.exit(0)));
+
+  serveRpc({
+    stats(params: { gc?: boolean }): HubStats {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (params.gc && gc) {
+        gc();
+        gc();
+      }
+      const m = process.memoryUsage();
+      const cpu = process.cpuUsage();
+      return {
+        rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
+        cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000,
+        counted: counting?.readings,
+      };
+    },
+  });
+  announce({ url: hub.url, adminToken: BENCH_ADMIN_TOKEN, pid: process.pid, dataDir } satisfies HubReady);
+} catch (err) {
+  rmSync(dataDir, { recursive: true, force: true });
+  failStart(err);
+}

@@ -1,0 +1,293 @@
+// A load generator process: connects a range of bench devices to a hub and drives them closed-loop
+// (as fast as ACKs allow, with a window of unacknowledged frames per device), open-loop (a fixed
+// total frame rate, send times stamped into the frames), idle (connected, silent), or as one
+// device uploading a long 1 Hz series. It also plays the client side of the raw `ws` ceiling.
+import WebSocket from 'ws';
+import { encodeFrame, type Sample } from '../hub/src/protocol/index.ts';
+import { BENCH_CHANNELS, deviceId, deviceToken, SERIES_CHANNEL, type DeviceRange } from './bench-devices.ts';
+import { BenchDevice, socketOf, withConcurrency, zeroMask } from './bench-device.ts';
+import { announce, serveRpc } from './child-rpc.ts';
+import { ReadingsTemplate } from './frame-template.ts';
+import { preciseNow, sleep } from './stats.ts';
+
+export interface LoadChildConfig {
+  hubUrl: string;
+  range: DeviceRange;
+  channels: 'bench' | 'series';
+  /** samples per channel in each READINGS frame */
+  rounds: number;
+  /** source addresses, round robin over the devices */
+  sourceAddresses: string[];
+}
+
+export interface LoadSnapshot {
+  at: number;
+  framesSent: number;
+  framesAcked: number;
+  readingsAcked: number;
+  errors: number;
+  closed: number;
+}
+
+export interface LoadStopResult extends LoadSnapshot {
+  drained: boolean;
+  /** device → ACK times (ms) recorded while `record` was on, raw, so several generators can be merged */
+  ackLatencies: number[];
+  /** device-stamped time range of closed-loop readings, for counting them back */
+  timeFrom: number;
+  timeTo: number;
+}
+
+const config = JSON.parse(process.argv[2]) as LoadChildConfig;
+const channels = config.channels === 'series' ? SERIES_CHANNEL : BENCH_CHANNELS;
+const template = new ReadingsTemplate(channels, config.rounds);
+const devices: BenchDevice[] = [];
+for (let i = 0; i < config.range.count; i++) {
+  const id = deviceId(config.range.prefix, config.range.from + i);
+  const addresses = config.sourceAddresses;
+  devices.push(new BenchDevice({
+    hubUrl: config.hubUrl, id, token: deviceToken(id), channels,
+    localAddress: addresses.length > 0 ? addresses[i % addresses.length] : undefined,
+  }));
+}
+
+let framesSent = 0;
+let framesAcked = 0;
+let recording = false;
+let latencies: number[] = [];
+// send times of unacknowledged frames, per device, by seq
+const sendTimes = new Map<BenchDevice, Map<number, number>>();
+let stopSending: (() => void) | null = null;
+// Closed-loop readings are stamped on a synthetic per-device timeline starting a day back: times
+// stay unique per series (so counting back is exact) and never run ahead of the hub's clock.
+const timelineStart = Date.now() - 24 * 3_600_000;
+let maxSeq = 0;
+let connectedUpTo = 0;
+
+function onAck(device: BenchDevice, previous: number, seq: number): void {
+  const now = preciseNow();
+  const times = sendTimes.get(device)!;
+  for (let s = previous + 1; s <= seq; s++) {
+    const sent = times.get(s);
+    if (sent === undefined) continue;
+    times.delete(s);
+    if (recording) latencies.push(now - sent);
+  }
+  framesAcked += seq - previous;
+}
+
+function sendNext(device: BenchDevice, baseTime: number): void {
+  const seq = ++device.sent;
+  // only the measured window's frames are timed: the bookkeeping would cost the closed loop rate
+  if (recording) sendTimes.get(device)!.set(seq, preciseNow());
+  device.send(template.make(seq, baseTime));
+  framesSent++;
+  if (seq > maxSeq) maxSeq = seq;
+}
+
+function connected(): BenchDevice[] {
+  return devices.filter((d) => sendTimes.has(d));
+}
+
+function snapshot(): LoadSnapshot {
+  return {
+    at: Date.now(), framesSent, framesAcked, readingsAcked: framesAcked * template.samples,
+    errors: devices.reduce((n, d) => n + d.errors, 0),
+    closed: devices.reduce((n, d) => n + (d.closedUnexpectedly ? 1 : 0), 0),
+  };
+}
+
+// raw ws ceiling: plain sockets to a counting server
+const rawSockets: WebSocket[] = [];
+let rawRunning = false;
+
+serveRpc({
+  /** Connects the next `count` devices (default: all the rest). */
+  async connect(params: { concurrency: number; count?: number }) {
+    const started = performance.now();
+    let failed = 0;
+    let firstError: string | undefined;
+    const batch = devices.slice(connectedUpTo, params.count === undefined ? devices.length : connectedUpTo + params.count);
+    connectedUpTo += batch.length;
+    await withConcurrency(batch, params.concurrency, async (device) => {
+      try {
+        await device.connect();
+        let previous = device.acked;
+        sendTimes.set(device, new Map());
+        device.onAck = (d, seq) => {
+          onAck(d, previous, seq);
+          previous = seq;
+        };
+      } catch (err) {
+        failed++;
+        firstError ??= (err as Error).message;
+      }
+    });
+    return { connected: batch.length - failed, failed, firstError, ms: performance.now() - started };
+  },
+
+  /**
+   * Each ACK refills its device's window at once, in one corked write. A hub that is behind reads
+   * a socket's backlog in one go anyway, so its batches hold runs of one device's frames whether
+   * they were sent in bursts or not; bursts keep the generator's syscalls (and CPU) low, which
+   * on 2 cores is CPU taken from the hub.
+   */
+  closedLoop(params: { window: number }) {
+    let stopped = false;
+    const refill = (device: BenchDevice) => {
+      device.cork();
+      while (!stopped && device.unacked < params.window) sendNext(device, timelineStart + (device.sent + 1) * template.rounds + template.rounds - 1);
+      device.uncork();
+    };
+    for (const device of connected()) {
+      const tracked = device.onAck!;
+      device.onAck = (d, seq) => {
+        tracked(d, seq);
+        refill(d);
+      };
+      refill(device);
+    }
+    stopSending = () => {
+      stopped = true;
+    };
+    return true;
+  },
+
+  openLoop(params: { framesPerSecond: number }) {
+    const active = connected();
+    const started = performance.now();
+    let due = 0;
+    let next = 0;
+    const timer = setInterval(() => {
+      const target = Math.floor(((performance.now() - started) / 1000) * params.framesPerSecond);
+      for (; due < target; due++) {
+        const device = active[next];
+        next = (next + 1) % active.length;
+        sendNext(device, Date.now());
+      }
+    }, 1);
+    stopSending = () => clearInterval(timer);
+    return true;
+  },
+
+  record(params: { on: boolean }) {
+    recording = params.on;
+    if (params.on) latencies = [];
+    return snapshot();
+  },
+
+  snapshot,
+
+  cpu() {
+    const usage = process.cpuUsage();
+    return { at: performance.now(), ms: (usage.user + usage.system) / 1000 };
+  },
+
+  async stop(params: { drainMs: number }): Promise<LoadStopResult> {
+    stopSending?.();
+    stopSending = null;
+    recording = false;
+    const deadline = Date.now() + params.drainMs;
+    while (devices.some((d) => d.unacked > 0 && !d.closedUnexpectedly) && Date.now() < deadline) await sleep(10);
+    return {
+      ...snapshot(),
+      drained: devices.every((d) => d.unacked === 0),
+      ackLatencies: latencies,
+      timeFrom: timelineStart,
+      timeTo: timelineStart + (maxSeq + 1) * template.rounds,
+    };
+  },
+
+  /** One device uploads `points` samples at 1 Hz from `startTime`, `perFrame` to a frame. */
+  async series(params: { points: number; perFrame: number; startTime: number; window: number }) {
+    const device = devices[0];
+    const started = performance.now();
+    const frames: Uint8Array[] = [];
+    for (let first = 0, seq = device.sent + 1; first < params.points; first += params.perFrame, seq++) {
+      const samples: Sample[] = [];
+      for (let i = first; i < Math.min(params.points, first + params.perFrame); i++) {
+        samples.push({ channel: 1, type: 'f64', offset: (i - first) * 1000, value: 20 + 5 * Math.sin(i / 3600) });
+      }
+      frames.push(encodeFrame({ type: 'readings', seq, baseTime: params.startTime + first * 1000, samples }));
+    }
+    await new Promise<void>((resolve, reject) => {
+      let next = 0;
+      const pump = () => {
+        while (next < frames.length && device.unacked < params.window) {
+          device.sent++;
+          device.send(frames[next++]);
+        }
+        if (device.acked >= device.sent && next === frames.length) resolve();
+      };
+      device.onAck = pump;
+      const timer = setTimeout(() => reject(new Error(`series upload not acknowledged: ${device.acked}/${frames.length} frames`)), 120_000);
+      timer.unref();
+      pump();
+    });
+    return { frames: frames.length, ms: performance.now() - started };
+  },
+
+  async closeAll() {
+    await withConcurrency(devices, 500, (d) => d.close());
+    return true;
+  },
+
+  async rawConnect(params: { url: string; connections: number }) {
+    const addresses = config.sourceAddresses;
+    await withConcurrency(Array.from({ length: params.connections }, (_, i) => i), 100, (i) =>
+      new Promise<void>((resolve, reject) => {
+        const ws = new WebSocket(params.url, { perMessageDeflate: false, generateMask: zeroMask, localAddress: addresses.length ? addresses[i % addresses.length] : undefined });
+        ws.once('open', () => {
+          rawSockets.push(ws);
+          resolve();
+        });
+        ws.once('error', reject);
+      }));
+    return rawSockets.length;
+  },
+
+  /**
+   * Every socket keeps `window` messages in flight: as they are written, the next ones go out, in
+   * one corked burst per socket like the devices' refills after an ACK.
+   */
+  rawStart(params: { bytes: number; window: number }) {
+    rawRunning = true;
+    const message = template.make(1, Date.now());
+    if (message.length !== params.bytes) throw new Error(`raw message ${params.bytes} bytes, frame ${message.length}`);
+    for (const ws of rawSockets) {
+      let outstanding = 0;
+      let scheduled = false;
+      const written = () => {
+        outstanding--;
+        // not from the write callback itself: it can come on the next tick, and refilling from
+        // there would chain ticks forever and starve all other I/O
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(refill);
+        }
+      };
+      const refill = (): void => {
+        scheduled = false;
+        if (!rawRunning || ws.readyState !== WebSocket.OPEN) return;
+        const socket = socketOf(ws);
+        socket.cork();
+        for (; outstanding < params.window; outstanding++) {
+          framesSent++;
+          // a fresh buffer per message, as the devices send one
+          ws.send(template.make(framesSent, Date.now()), written);
+        }
+        socket.uncork();
+      };
+      refill();
+    }
+    return true;
+  },
+
+  async rawStop() {
+    rawRunning = false;
+    await sleep(50);
+    for (const ws of rawSockets) ws.terminate();
+    return framesSent;
+  },
+});
+announce({ pid: process.pid, devices: devices.length, frameBytes: template.bytes, samplesPerFrame: template.samples });
