@@ -26,7 +26,16 @@ export function createMetrics() {
     liveDropped: new Counter({ name: 'hub_live_dropped_total', help: 'Live updates coalesced away for slow subscribers', registers: [registry] }),
     liveClients: new Gauge({ name: 'hub_live_clients', help: 'Open /ws/live connections', registers: [registry] }),
   };
-  return metrics;
+  // prom-client hashes label values on every inc(); frames arrive too often for that
+  const frameCounters = new Map<string, { inc(): void }>();
+  return {
+    ...metrics,
+    countFrame(type: string): void {
+      let counter = frameCounters.get(type);
+      if (!counter) frameCounters.set(type, (counter = metrics.framesIn.labels(type)));
+      counter.inc();
+    },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

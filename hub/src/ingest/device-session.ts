@@ -42,7 +42,7 @@ export class DeviceSession {
       this.waiting.push(frame);
       return;
     }
-    this.handlers.metrics.framesIn.inc({ type: frame.type });
+    this.handlers.metrics.countFrame(frame.type);
     if (frame.type === 'hello') {
       this.waiting = [];
       this.awaitingHello = false;

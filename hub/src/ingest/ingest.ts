@@ -23,6 +23,8 @@ export interface IngestOptions {
   now?: () => number;
 }
 
+const WATERMARK_SAVE_MS = 1000;
+
 // [FP-4.2.4] earlier times mean a device whose clock was never set
 const EARLIEST_TIME = Date.UTC(2000, 0, 1);
 
@@ -67,6 +69,8 @@ export class Ingest {
   private pending: Batch = { readings: [], acks: [] };
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly unsavedMarks = new Set<DeviceState>();
+  private marksSavedAt = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: IngestOptions) {
@@ -152,7 +156,8 @@ export class Ingest {
 
     const base = frame.baseTime ?? arrival; // [FP-4.2.2]
     const latest = arrival + this.options.maxFutureMs;
-    const accepted: LiveReading[] = [];
+    const pending = this.pending.readings;
+    const firstAccepted = pending.length;
     let firstError: { code: ErrorName; text: string } | null = null;
     let rejected = 0;
     for (const sample of frame.samples) {
@@ -168,16 +173,21 @@ export class Ingest {
         firstError ??= { code, text: `channel ${sample.channel}` };
         continue;
       }
-      accepted.push({ channel: channel!.name, time, value: typeof sample.value === 'boolean' ? (sample.value ? 1 : 0) : sample.value });
+      pending.push({ deviceId: device.id, channel: channel!.name, time, value: typeof sample.value === 'boolean' ? (sample.value ? 1 : 0) : sample.value });
     }
-    device.counters.readings += accepted.length;
+    const accepted = pending.length - firstAccepted;
+    device.counters.readings += accepted;
     if (firstError) {
       device.counters.rejected += rejected;
       link.send({ type: 'error', code: ErrorCode[firstError.code], text: `${rejected} of ${frame.samples.length} samples dropped; first: ${firstError.text}` });
     }
-    if (accepted.length > 0) {
-      live.publish({ type: 'readings', deviceId: device.id, readings: accepted });
-      for (const r of accepted) this.pending.readings.push({ deviceId: device.id, channel: r.channel, time: r.time, value: r.value });
+    if (accepted > 0 && live.active) {
+      const readings: LiveReading[] = new Array(accepted);
+      for (let i = 0; i < accepted; i++) {
+        const r = pending[firstAccepted + i];
+        readings[i] = { channel: r.channel, time: r.time, value: r.value };
+      }
+      live.publish({ type: 'readings', deviceId: device.id, readings });
     }
     this.pending.acks.push({ device, seq: frame.seq, epoch: device.epoch });
     this.schedule();
@@ -222,13 +232,8 @@ export class Ingest {
       device.durableSeq = Math.max(device.durableSeq, seq);
       acked.set(device, device.durableSeq);
     }
-    try {
-      await registry.saveWatermarks([...acked.keys()].map((d) => ({ deviceId: d.id, session: d.session ?? 0, ackedSeq: d.durableSeq, lastSeen: d.lastSeen ?? this.now() })));
-    } catch (err) {
-      // The readings are durable; a lost watermark only means a resend after a restart, which
-      // idempotent writes absorb for device-stamped readings.
-      log.warn({ err }, 'could not persist sequence watermarks');
-    }
+    for (const device of acked.keys()) this.unsavedMarks.add(device);
+    if (this.now() - this.marksSavedAt >= WATERMARK_SAVE_MS) await this.saveWatermarks();
     const hubTime = this.now();
     for (const [device, ackedSeq] of acked) device.link?.send({ type: 'ack', ackedSeq, hubTime });
   }
@@ -248,10 +253,26 @@ export class Ingest {
     }
   }
 
-  /** Writes everything pending; resolves when it is durable (or abandoned). */
+  // The readings are durable before this; a watermark saved late (or lost in a crash) only means
+  // a device resends frames after a hub restart, and idempotent writes absorb device-stamped ones.
+  // Saving at most once a second keeps a registry write off every batch.
+  private async saveWatermarks(): Promise<void> {
+    const devices = [...this.unsavedMarks];
+    this.unsavedMarks.clear();
+    this.marksSavedAt = this.now();
+    if (devices.length === 0) return;
+    try {
+      await this.options.registry.saveWatermarks(devices.map((d) => ({ deviceId: d.id, session: d.session ?? 0, ackedSeq: d.durableSeq, lastSeen: d.lastSeen ?? this.now() })));
+    } catch (err) {
+      this.options.log.warn({ err }, 'could not persist sequence watermarks');
+    }
+  }
+
+  /** Writes everything pending; resolves when it is durable (or abandoned) and its watermarks saved. */
   async flush(): Promise<void> {
     this.startFlush();
     await this.flushing;
+    await this.saveWatermarks();
   }
 
   /** The device was deleted: end its session. */

@@ -12,6 +12,8 @@ export type LiveEvent =
   | { type: 'console'; deviceId: string; at: number; text: string };
 
 export interface LiveBus {
+  /** false while nobody listens, so publishers can skip building events */
+  readonly active: boolean;
   publish(event: LiveEvent): void;
   /** Returns the unsubscribe function. */
   subscribe(listener: (event: LiveEvent) => void): () => void;
@@ -20,6 +22,9 @@ export interface LiveBus {
 export function createLocalLiveBus(): LiveBus {
   const listeners = new Set<(event: LiveEvent) => void>();
   return {
+    get active() {
+      return listeners.size > 0;
+    },
     publish(event) {
       for (const listener of listeners) listener(event);
     },

@@ -150,9 +150,11 @@ class LiveClient {
 export function createLiveEndpoint(options: LiveEndpointOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
   const clients = new Set<LiveClient>();
-  const unsubscribe = options.bus.subscribe(function onLiveEvent(event) {
+  // Subscribed only while a client is connected, so ingest builds no live events for nobody.
+  let unsubscribe: (() => void) | null = null;
+  function onLiveEvent(event: LiveEvent): void {
     for (const client of clients) client.deliver(event);
-  });
+  }
 
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -178,19 +180,25 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
       wss.handleUpgrade(req, socket, head, (ws) => {
         const client = new LiveClient(ws, options);
         clients.add(client);
+        unsubscribe ??= options.bus.subscribe(onLiveEvent);
         options.metrics.liveClients.inc();
         ws.on('message', (data) => client.onMessage(data));
         ws.on('error', (err) => options.log.debug({ err: err.message }, 'live socket error'));
         ws.on('close', () => {
           release();
           clients.delete(client);
+          if (clients.size === 0) {
+            unsubscribe?.();
+            unsubscribe = null;
+          }
           client.stop();
           options.metrics.liveClients.dec();
         });
       });
     },
     close(): void {
-      unsubscribe();
+      unsubscribe?.();
+      unsubscribe = null;
       for (const client of clients) {
         client.stop();
         client.ws.close(1001, 'hub stopping');

@@ -53,6 +53,22 @@ describe('spec test vectors [FP-10]', () => {
   it('CRC-16/CCITT-FALSE check value [FP-3.3]', () => {
     expect(crc16(new TextEncoder().encode('123456789'))).toBe(0x29b1);
   });
+
+  it('the table CRC equals the spec\'s bitwise one for every length and start [FP-3.3]', () => {
+    const bitwise = (b: Uint8Array) => {
+      let crc = 0xffff;
+      for (const x of b) {
+        crc ^= x << 8;
+        for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+      }
+      return crc;
+    };
+    const rand = seededRandom(3);
+    const bytes = new Uint8Array(70).map(() => randomInt(rand, 0, 255));
+    for (let start = 0; start < 5; start++) {
+      for (let end = start; end <= bytes.length; end++) expect(crc16(bytes, start, end)).toBe(bitwise(bytes.subarray(start, end)));
+    }
+  });
 });
 
 describe('round trip', () => {
