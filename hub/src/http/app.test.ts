@@ -74,9 +74,16 @@ describe('HTTP API', () => {
     expect(JSON.stringify(listed)).not.toContain(created.token);
   });
 
+  it('picks an id when provisioning by name alone', async () => {
+    const res = await post({ name: 'Boiler room' });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ id: expect.stringMatching(/^dev-[0-9a-f]{8}$/), name: 'Boiler room', token: expect.any(String) });
+  });
+
   it('answers bad provisioning with 400 and 409', async () => {
     expect((await post({ id: 'has space' })).status).toBe(400);
-    expect((await post({})).status).toBe(400);
+    expect((await post([])).status).toBe(400);
+    expect((await post({ id: 5 })).status).toBe(400);
     expect((await post({ id: 'x', name: 5 })).status).toBe(400);
     const notJson = await app.request('/api/devices', { method: 'POST', body: '{', headers: auth });
     expect(notJson.status).toBe(400);

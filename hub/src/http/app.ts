@@ -1,4 +1,5 @@
 // The HTTP API: device registry, history, health and metrics. Tested in-process with app.request().
+import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { isOperator, SESSION_COOKIE } from '../auth/operator-auth.ts';
@@ -98,8 +99,12 @@ export function createApp(options: AppOptions): Hono {
   app.get('/api/devices', async (c) => c.json((await registry.list()).map(view)));
 
   app.post('/api/devices', async (c) => {
-    const body = await c.req.json().catch(() => null);
-    const id = body?.id;
+    const body = await c.req.json().catch(() => undefined);
+    if (body === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new HttpError('HUB_ERR_BAD_REQUEST', 'body: a JSON object {id?, name?}');
+    }
+    // Without an id the hub picks one, so a device can be provisioned by name alone.
+    const id = body.id === undefined ? `dev-${randomBytes(4).toString('hex')}` : body.id;
     if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) {
       throw new HttpError('HUB_ERR_BAD_REQUEST', 'id: 1-64 characters of A-Z a-z 0-9 . _ - :');
     }
