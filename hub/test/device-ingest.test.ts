@@ -182,6 +182,15 @@ describe('device endpoint', () => {
     viaQuery.close();
   });
 
+  it('refuses READINGS numbered 0 with 4007 instead of dropping them as duplicates [FP-5.1]', async () => {
+    const token = await hub.provision('seqzero-1');
+    const device = hub.device('seqzero-1', token);
+    await device.connect();
+    const closed = new Promise<number>((r) => device.once('close', (code) => r(code)));
+    device.sendFrame({ type: 'readings', seq: 0, samples: temps(1, 0) });
+    expect(await closed).toBe(4007);
+  });
+
   it('closes a device whose HELLO names another device with 4022', async () => {
     const token = await hub.provision('mismatch-1');
     const device = hub.device('someone-else', token);

@@ -54,6 +54,8 @@ export class DeviceSession {
     this.handlers.ingest.touch(device);
     switch (frame.type) {
       case 'readings':
+        // [FP-5.1] numbering starts at 1; a 0 would pass as a duplicate of nothing and vanish silently
+        if (frame.seq === 0) return this.fail('FP_ERR_BAD_PAYLOAD', 'READINGS seq 0: sequence numbers start at 1');
         if (this.handlers.strictSequence && frame.seq > device.acceptedSeq + 1) {
           return this.fail('FP_ERR_NO_HELLO', `seq ${frame.seq} skips ahead of ${device.acceptedSeq}; resend from the last ACK`);
         }
