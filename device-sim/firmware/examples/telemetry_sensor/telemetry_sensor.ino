@@ -91,7 +91,8 @@ static float read_temperature() {
 
 static void take_reading() {
   if (kept_count == KEEP_SLOTS) {
-    // Out of room: drop the oldest frame. The hub counts the hole as a sequence gap (FP-5.2).
+    // Out of room: drop the oldest frame. If the hub has not acknowledged it, the next resume
+    // finds the hole and moves the kept frames into a new session (renumber_kept below).
     memmove(&kept[0], &kept[1], sizeof kept[0] * (KEEP_SLOTS - 1));
     kept_count--;
   }
@@ -107,6 +108,23 @@ static void take_reading() {
   if (hello_acked) send_frame(k->bytes, k->len);
 }
 
+// [FP-5.3] The frame right after the acknowledged one is gone, so the hub could never be given an
+// unbroken sequence again: start a new session and renumber the kept frames 1, 2, 3, ... in place
+// (seq sits at bytes 4..7 of the header, so only it and the CRC change).
+static void renumber_kept() {
+  session = (uint32_t)random(1, 0x7fffffff) ^ (uint32_t)micros();
+  for (uint8_t i = 0; i < kept_count; i++) {
+    uint32_t seq = (uint32_t)i + 1;
+    uint8_t *b = kept[i].bytes;
+    b[4] = (uint8_t)seq; b[5] = (uint8_t)(seq >> 8); b[6] = (uint8_t)(seq >> 16); b[7] = (uint8_t)(seq >> 24);
+    uint16_t crc = tf_crc16(b, (size_t)kept[i].len - 2);
+    b[kept[i].len - 2] = (uint8_t)crc;
+    b[kept[i].len - 1] = (uint8_t)(crc >> 8);
+    kept[i].seq = seq;
+  }
+  next_seq = (uint32_t)kept_count + 1;
+}
+
 static void on_ack(const tf_frame *f) {
   uint8_t drop = 0;
   hub_time_at_ack = f->u.ack.hub_time;
@@ -119,6 +137,11 @@ static void on_ack(const tf_frame *f) {
     kept_count -= drop;
   }
   if (!hello_acked) {
+    if (kept_count > 0 && kept[0].seq > f->u.ack.acked_seq + 1) {
+      renumber_kept();
+      send_hello();
+      return;
+    }
     // [FP-5.3] this ACK answers our HELLO: resend what the hub does not hold, in order
     hello_acked = true;
     for (uint8_t i = 0; i < kept_count; i++) send_frame(kept[i].bytes, kept[i].len);
