@@ -20,7 +20,7 @@ import { createLiveEndpoint } from './live/live-endpoint.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { createSqliteRegistry } from './registry/sqlite-registry.ts';
-import { createSqliteStore } from './store/sqlite-store.ts';
+import { createThreadedSqliteStore } from './store/threaded-sqlite-store.ts';
 import type { ReadingStore } from './store/store.ts';
 import { ConnectionGuard } from './transports/connection-guard.ts';
 import { createDeviceEndpoint } from './transports/device-ws.ts';
@@ -84,7 +84,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
       return { status: reachable && spool.bytes === 0 ? 'ok' : 'degraded', store: { kind: 'influxdb', reachable }, spool };
     };
   } else {
-    store = createSqliteStore({ path: join(options.dataDir, 'readings.db') });
+    store = createThreadedSqliteStore({ path: join(options.dataDir, 'readings.db') });
     health = async () => {
       const reachable = await store.ping().then(() => true, () => false);
       return { status: reachable ? 'ok' : 'down', store: { kind: 'embedded', reachable } };
