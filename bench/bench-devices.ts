@@ -28,3 +28,11 @@ export interface DeviceRange {
   from: number;
   count: number;
 }
+
+/**
+ * Soak devices number their readings: a sample's value is 2 × the device's running count, plus 1
+ * when the frame was made while the device was offline (held back for a resend). The count lets
+ * the readings read back be checked one by one for loss and duplication; the low bit lets the live
+ * subscriber keep frames that waited out an outage apart from the hub's own latency.
+ */
+export const SOAK_CHANNELS: ChannelDescriptor[] = [{ id: 1, type: 'i32', name: 'counter', unit: '' }];

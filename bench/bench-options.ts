@@ -34,7 +34,16 @@ export interface BenchOptions {
   /** where hubs keep their data (the disk the embedded store is measured on) */
   dataRoot: string;
   resultsDir: string;
-  soak?: string;
+  /** soak mode: its length in ms; the other scenarios do not run */
+  soak?: number;
+  /** soak: mean time between a device's random connection drops, ms (0: never) */
+  soakReconnectEveryMs: number;
+  /** soak: longest outage after a drop, ms (uniform in 0 … this; half of the drops reconnect at once instead) */
+  soakOutageMs: number;
+  /** soak: time between two rows of the time series, ms (default: a 30th of the run, at least 1 s) */
+  soakIntervalMs?: number;
+  /** soak: READINGS frames per second per device */
+  soakRate: number;
   /** hub batchSize override (readings per store write), to try a change without editing the hub */
   hubBatchSize?: number;
 }
@@ -56,7 +65,15 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   profile: false,
   dataRoot: tmpdir(),
   resultsDir: join(REPO_ROOT, 'bench', 'results'),
+  soakReconnectEveryMs: 60_000,
+  soakOutageMs: 2000,
+  soakRate: 1,
 };
+
+/** Soak defaults that differ from the other scenarios' (when the flag is not given). */
+export const SOAK_DEFAULT_DEVICES = 1000;
+/** devices per load generator process when --load-procs is not given */
+export const SOAK_DEVICES_PER_PROC = 500;
 
 export const QUICK_OPTIONS: Partial<BenchOptions> = {
   devices: 50,
@@ -95,9 +112,24 @@ export const USAGE = `npm run bench -- [flags]
   --no-influx          skip the InfluxDB rows even if influxd is installed
   --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
   --hub-batch-size N   hubs' readings per store write (default: the hub's own)
-  --soak DURATION      long soak run (not implemented yet)
+  --soak DURATION      soak run instead of the scenarios, e.g. 90s, 10m, 1h: ${SOAK_DEFAULT_DEVICES} devices (--devices)
+                       streaming with store-and-forward and random reconnects; RSS, latency
+                       and lost/duplicated readings; writes bench/results/soak.json
+  --soak-reconnect-every DURATION
+                       mean time between a device's random drops (default ${DEFAULT_OPTIONS.soakReconnectEveryMs / 1000}s; 0 = never)
+  --soak-outage DURATION
+                       longest a device stays offline after half of its drops, making frames
+                       to resend (default ${DEFAULT_OPTIONS.soakOutageMs / 1000}s); the other half reconnect at once
+  --soak-interval DURATION
+                       time between rows of the soak's time series (default: a 30th of the run, ≥ 1s)
+  --soak-rate N        READINGS frames per second per device (default ${DEFAULT_OPTIONS.soakRate})
   --help               this text
 `;
+
+/** At least two generators, so a soak always merges figures from several processes. */
+export function soakLoadProcs(devices: number): number {
+  return Math.min(devices, Math.max(2, Math.ceil(devices / SOAK_DEVICES_PER_PROC)));
+}
 
 export class UsageError extends Error {}
 
@@ -109,8 +141,21 @@ function positive(flag: string, raw: string | undefined, integer = true): number
   return value;
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `90s`, `10m`, `1h`, `1.5h`, `250ms`; a bare number is seconds. */
+export function parseDuration(flag: string, raw: string | undefined, allowZero = false): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw ?? '');
+  const value = match ? Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']) : NaN;
+  if (!Number.isFinite(value) || (value === 0 && !allowZero)) {
+    throw new UsageError(`${flag}: expected a duration like 90s, 10m or 1h, got ${raw ?? 'nothing'}`);
+  }
+  return value;
+}
+
 export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
   const options: BenchOptions = { ...DEFAULT_OPTIONS };
+  const given = new Set(argv);
   if (argv.includes('--quick')) Object.assign(options, QUICK_OPTIONS);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -145,11 +190,20 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--history-points': options.historyPoints = positive(flag, value()); break;
       case '--no-influx': options.influx = false; break;
       case '--profile': options.profile = true; break;
-      case '--soak': options.soak = value() ?? ''; break;
+      case '--soak': options.soak = parseDuration(flag, value()); break;
+      case '--soak-reconnect-every': options.soakReconnectEveryMs = parseDuration(flag, value(), true); break;
+      case '--soak-outage': options.soakOutageMs = parseDuration(flag, value(), true); break;
+      case '--soak-interval': options.soakIntervalMs = parseDuration(flag, value()); break;
+      case '--soak-rate': options.soakRate = positive(flag, value(), false); break;
       case '--hub-batch-size': options.hubBatchSize = positive(flag, value()); break;
       default:
         throw new UsageError(`unknown flag ${flag}`);
     }
+  }
+  if (options.soak !== undefined) {
+    if (given.has('--only')) throw new UsageError('--soak runs on its own: drop --only');
+    if (!given.has('--devices')) options.devices = SOAK_DEFAULT_DEVICES;
+    if (!given.has('--load-procs')) options.loadProcs = soakLoadProcs(options.devices);
   }
   if (options.devices < options.loadProcs) throw new UsageError('--devices must be at least --load-procs');
   return options;

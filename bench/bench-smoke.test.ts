@@ -1,13 +1,16 @@
 // The bench at tiny sizes, so it cannot rot: every scenario runs (hubs, load generators and
-// influxd as real processes) and yields finite positive figures. No timing is asserted.
+// influxd as real processes) and yields finite positive figures, and a short soak delivers every
+// reading exactly once through random reconnects. No timing is asserted.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { DEFAULT_OPTIONS, SMOKE_OPTIONS, type BenchOptions } from './bench-options.ts';
+import { DEFAULT_OPTIONS, parseArgs, SMOKE_OPTIONS, UsageError, type BenchOptions } from './bench-options.ts';
 import { runningChildren } from './children.ts';
 import { formatTable } from './report.ts';
 import { expectedRowKeys, runBench } from './run-bench.ts';
+import { runSoakBench, SOAK_SUMMARY_KEYS } from './run-soak.ts';
+import { soakIntervalMs } from './scenario-soak.ts';
 
 const resultsDir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
 afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
@@ -32,3 +35,45 @@ it('runs every scenario at tiny sizes and reports every row with finite positive
   }
   expect(runningChildren()).toEqual([]);
 }, 120_000);
+
+it('parses soak flags: durations, and the soak\'s own defaults unless given', () => {
+  const soak = parseArgs(['--soak', '10m']) as BenchOptions;
+  expect([soak.soak, soak.devices, soak.loadProcs, soak.soakReconnectEveryMs]).toEqual([600_000, 1000, 2, 60_000]);
+  const given = parseArgs(['--soak', '1.5h', '--devices', '200', '--load-procs', '1', '--soak-reconnect-every', '0', '--soak-interval', '90s']) as BenchOptions;
+  expect([given.soak, given.devices, given.loadProcs, given.soakReconnectEveryMs, given.soakIntervalMs]).toEqual([5_400_000, 200, 1, 0, 90_000]);
+  expect((parseArgs(['--soak', '90']) as BenchOptions).soak).toBe(90_000);
+  for (const bad of [['--soak', '10x'], ['--soak', '0s'], ['--soak'], ['--soak', '1m', '--only', 'ingest']]) {
+    expect(() => parseArgs(bad), bad.join(' ')).toThrow(UsageError);
+  }
+});
+
+it('soaks briefly with random reconnects and finds every reading stored exactly once', async () => {
+  const options: BenchOptions = {
+    ...DEFAULT_OPTIONS, ...SMOKE_OPTIONS, resultsDir,
+    soak: 8000, devices: 20, loadProcs: 2, soakReconnectEveryMs: 2000, soakOutageMs: 1000,
+  };
+  const report = await runSoakBench(options);
+  const table = formatTable(report.rows);
+  const result = report.soak.result;
+  expect(report.rows.filter((r) => r.error).map((r) => r.error), table).toEqual([]);
+  expect(result, table).not.toBeNull();
+
+  const rowsInSeries = Math.ceil(options.soak! / soakIntervalMs(options.soak!)) + 1;
+  const seriesKeys = Array.from({ length: rowsInSeries }, (_, i) => `soak.series.${i}`);
+  expect(report.rows.map((r) => r.key), table).toEqual([...seriesKeys, ...SOAK_SUMMARY_KEYS]);
+  for (const row of report.rows.slice(1, rowsInSeries)) {
+    for (const name of ['rss', 'heapUsed', 'generated', 'acked']) expect(row.values[name], `${row.key} ${name}\n${table}`).toBeGreaterThan(0);
+  }
+
+  const { delivery, drain, totals } = result!;
+  expect(delivery.generated, table).toBeGreaterThan(0);
+  expect(delivery.lost, table).toBe(0);
+  expect(delivery.duplicated, table).toBe(0);
+  expect(delivery.unexpected, table).toBe(0);
+  expect(drain.drained, table).toBe(true);
+  expect(totals.anomalies, table).toBe(0);
+  // the run did exercise store-and-forward: connections dropped, frames made offline were sent later
+  expect(totals.drops, table).toBeGreaterThan(0);
+  expect(totals.heldFrames, table).toBeGreaterThan(0);
+  expect(runningChildren()).toEqual([]);
+}, 60_000);

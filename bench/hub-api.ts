@@ -11,6 +11,11 @@ export interface HubCounters {
   /** store writes (batches) made durable */
   batches: number;
   storeSeconds: number;
+  /** READINGS frames dropped as resends of frames already held [FP-5.2] */
+  duplicateFrames: number;
+  /** frames devices skipped, by the hub's count [FP-5.2] */
+  sequenceGaps: number;
+  storeWriteFailures: number;
 }
 
 function metric(text: string, name: string, labels = ''): number {
@@ -31,6 +36,9 @@ export async function hubCounters(hubUrl: string): Promise<HubCounters> {
     connected: metric(text, 'hub_devices_connected'),
     batches: metric(text, 'hub_store_write_seconds_count'),
     storeSeconds: metric(text, 'hub_store_write_seconds_sum'),
+    duplicateFrames: metric(text, 'hub_duplicate_frames_total'),
+    sequenceGaps: metric(text, 'hub_sequence_gap_frames_total'),
+    storeWriteFailures: metric(text, 'hub_store_write_failures_total'),
   };
 }
 
@@ -58,6 +66,27 @@ export async function countBack(hubUrl: string, ids: readonly string[], from: nu
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   return total;
+}
+
+/** Readings of one device's channel in [from, to), counted by the store in one window. */
+export async function countOne(hubUrl: string, id: string, channel: string, from: number, to: number): Promise<number> {
+  const every = `${to - from}ms`;
+  const answer = await api<HistoryAnswer>(hubUrl, `/api/devices/${encodeURIComponent(id)}/readings?from=${from}&to=${to}&channel=${encodeURIComponent(channel)}&every=${every}&agg=count`);
+  // windows are aligned to the epoch, so the range can straddle two of them
+  return answer.points.reduce((sum, p) => sum + p.value, 0);
+}
+
+/** Every raw reading of one device's channel in [from, to), oldest first, page by page. */
+export async function rawPoints(hubUrl: string, id: string, channel: string, from: number, to: number, pageSize = 100_000): Promise<{ time: number; value: number }[]> {
+  const out: { time: number; value: number }[] = [];
+  let start = from;
+  for (;;) {
+    const answer = await api<HistoryAnswer & { truncated: boolean }>(hubUrl, `/api/devices/${encodeURIComponent(id)}/readings?from=${start}&to=${to}&channel=${encodeURIComponent(channel)}&limit=${pageSize}`);
+    for (const p of answer.points) out.push({ time: p.time, value: p.value });
+    if (!answer.truncated || answer.points.length === 0) return out;
+    start = answer.points[answer.points.length - 1].time + 1;
+    if (start >= to) return out;
+  }
 }
 
 /** One history query; its time in ms (request to parsed body) and its point count. */

@@ -54,7 +54,7 @@ export function splitRange(range: DeviceRange, procs: number): DeviceRange[] {
 const CONNECTIONS_PER_ADDRESS = 1000;
 let nextAddress = 2;
 
-function sourceAddresses(count: number): string[] {
+export function sourceAddresses(count: number): string[] {
   const needed = Math.max(1, Math.ceil(count / CONNECTIONS_PER_ADDRESS));
   const out: string[] = [];
   for (let i = 0; i < needed; i++) {
