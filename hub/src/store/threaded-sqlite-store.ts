@@ -3,7 +3,7 @@
 // made of (see bench). Here the event loop only pays for copying the batch to the worker.
 import { Worker } from 'node:worker_threads';
 import { WriteRejectedError } from './errors.ts';
-import type { ThreadReply, ThreadRequest } from './sqlite-thread-main.ts';
+import { packReadings, type ThreadReply, type ThreadRequest } from './sqlite-thread-main.ts';
 import type { Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
 
 type Pending = { resolve(value: unknown): void; reject(err: Error): void };
@@ -17,7 +17,7 @@ export function createThreadedSqliteStore(options: { path: string }): ReadingSto
   let closed = false;
 
   function start(): Promise<void> {
-    const w = new Worker(new URL('./sqlite-thread.mjs', import.meta.url), { workerData: { path: options.path } });
+    const w = new Worker(new URL('./sqlite-thread.mjs', import.meta.url), { workerData: { path: options.path, sqliteThread: true } });
     worker = w;
     ready = new Promise<void>((resolve, reject) => {
       w.on('message', (reply: ThreadReply) => {
@@ -45,19 +45,20 @@ export function createThreadedSqliteStore(options: { path: string }): ReadingSto
     return ready;
   }
 
-  async function call(body: RequestBody): Promise<unknown> {
+  async function call(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (closed && body.op !== 'close') throw new Error('the store is closed');
     await (ready ?? start());
     const id = nextId++;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      worker!.postMessage({ ...body, id });
+      worker!.postMessage({ ...body, id }, transfer);
     });
   }
 
   return {
     async write(readings: readonly Reading[]) {
-      await call({ op: 'write', readings: readings as Reading[] });
+      const packed = packReadings(readings);
+      await call({ op: 'write', packed }, [packed.seriesIndex.buffer, packed.times.buffer, packed.values.buffer] as ArrayBuffer[]);
     },
     async query(query: ReadingQuery) {
       return (await call({ op: 'query', query })) as ReadingPoint[];
