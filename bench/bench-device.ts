@@ -104,18 +104,22 @@ export class BenchDevice {
   }
 
   close(): Promise<void> {
-    const ws = this.ws;
     this.closing = true;
-    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => ws.terminate(), 2000);
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      ws.close(1000);
-    });
+    return closeWebSocket(this.ws);
   }
+}
+
+/** Closes cleanly, or drops the connection if the other side does not answer within 2 s. */
+export function closeWebSocket(ws: WebSocket | null): Promise<void> {
+  if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => ws.terminate(), 2000);
+    ws.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    ws.close(1000);
+  });
 }
 
 /** Runs `task` over `items` with at most `concurrency` in flight. */

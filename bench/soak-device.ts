@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, type Sample } from '../hub/src/protocol/index.ts';
 import { SOAK_CHANNELS } from './bench-devices.ts';
-import { socketOf, zeroMask } from './bench-device.ts';
+import { closeWebSocket, socketOf, zeroMask } from './bench-device.ts';
 
 export interface SoakDeviceOptions {
   hubUrl: string;
@@ -164,15 +164,7 @@ export class SoakDevice {
     const ws = this.ws;
     this.ws = null;
     this.online = false;
-    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => ws.terminate(), 2000);
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      ws.close(1000);
-    });
+    return closeWebSocket(ws);
   }
 
   private connect(): void {

@@ -39,7 +39,8 @@ describe('Fleet', () => {
   it('streams from every device and loses nothing across dropped connections and stalls [FP-5]', async () => {
     const { fleet, list } = await setup(30, { drop: { everyMs: 1500 }, stall: { forMs: 1200, everyMs: 2500 } }, {}, { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 600 });
     fleet.start();
-    await waitFor(async () => (await list()).every((d) => d.online), 'all online', 5000);
+    // with drops and stalls some device is nearly always offline; what matters is that each one streams
+    await waitFor(async () => (await list()).every((d) => d.counters.frames > 0), 'every device streaming', 15_000);
     await new Promise((r) => setTimeout(r, 4000));
     await fleet.stop(5000);
     const s = fleet.snapshot();
@@ -58,7 +59,7 @@ describe('Fleet', () => {
   it('runs set-rate, ping and reboot as commands from the hub [FP-4.5.2]', async () => {
     const { hub, fleet, list } = await setup(3);
     fleet.start();
-    await waitFor(async () => (await list()).every((d) => d.online), 'all online', 5000);
+    await waitFor(async () => (await list()).every((d) => d.online), 'all online', 15_000);
     const command = async (id: string, name: string, args: unknown) => {
       const res = await hub.api(`/api/devices/${id}/commands`, { method: 'POST', body: JSON.stringify({ name, args, timeoutMs: 5000 }) });
       const { id: cid } = await res.json();
