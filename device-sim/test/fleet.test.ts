@@ -79,14 +79,13 @@ describe('Fleet', () => {
     const [fast, slow] = [(await framesOf('fleet-0002')) - fast0, (await framesOf('fleet-0003')) - slow0];
     expect(fast / slow).toBeGreaterThan(3);
 
-    // reboot: offline, then back with a new session whose frames start at seq 1 again
+    // reboot: back with a new session whose frames start at seq 1 again (not taken for duplicates)
     const before = (await list()).find((d) => d.id === 'fleet-0001')!;
     expect(await command('fleet-0001', 'reboot', {})).toMatchObject({ status: 'succeeded' });
-    await waitFor(async () => !(await list()).find((d) => d.id === 'fleet-0001')!.online, 'offline while rebooting', 3000);
     await waitFor(async () => {
       const after = (await list()).find((d) => d.id === 'fleet-0001')!;
       return after.online && after.counters.readings > before.counters.readings + 20;
-    }, 'streaming again after reboot', 5000);
+    }, 'streaming again after reboot', 15_000);
     const after = (await list()).find((d) => d.id === 'fleet-0001')!;
     expect(after.counters.duplicates).toBe(0); // a new session: seq 1 is new, not a duplicate
     expect(fleet.snapshot().commands).toMatchObject({ ping: 1, 'set-rate': 2, reboot: 1 });
@@ -95,7 +94,7 @@ describe('Fleet', () => {
   it('reports the bad-token fault\'s HTTP 401 and keeps the other devices streaming', async () => {
     const { fleet, list, log } = await setup(5, { badToken: true });
     fleet.start();
-    await waitFor(async () => (await list()).filter((d) => d.online).length === 4, 'four online', 5000);
+    await waitFor(async () => (await list()).filter((d) => d.online).length === 4, 'four online', 15_000);
     await waitFor(() => fleet.snapshot().refusedExpected > 0, 'refusal counted');
     expect(log).toContain('fleet-0005: hub refused the wrong token with HTTP 401, as the bad-token fault intends');
     expect((await list()).find((d) => d.id === 'fleet-0005')!.online).toBe(false);
