@@ -50,13 +50,7 @@ export class BenchDevice {
   /** Resolves after the resume ACK [FP-4.1.2]. */
   connect(): Promise<void> {
     const { hubUrl, id, token, channels, localAddress } = this.options;
-    const ws = new WebSocket(`${hubUrl.replace(/^http/, 'ws')}/ws/device`, {
-      headers: { authorization: `Bearer ${token}` },
-      localAddress,
-      perMessageDeflate: false,
-      generateMask: zeroMask,
-    });
-    ws.binaryType = 'nodebuffer';
+    const ws = openDeviceSocket(hubUrl, token, localAddress);
     this.ws = ws;
     return new Promise((resolve, reject) => {
       let open = false;
@@ -107,6 +101,18 @@ export class BenchDevice {
     this.closing = true;
     return closeWebSocket(this.ws);
   }
+}
+
+/** A device connection as the load generators make them: no compression, a zero mask (cheap for the generator). */
+export function openDeviceSocket(hubUrl: string, token: string, localAddress?: string): WebSocket {
+  const ws = new WebSocket(`${hubUrl.replace(/^http/, 'ws')}/ws/device`, {
+    headers: { authorization: `Bearer ${token}` },
+    localAddress,
+    perMessageDeflate: false,
+    generateMask: zeroMask,
+  });
+  ws.binaryType = 'nodebuffer';
+  return ws;
 }
 
 /** Closes cleanly, or drops the connection if the other side does not answer within 2 s. */

@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, type Sample } from '../hub/src/protocol/index.ts';
 import { SOAK_CHANNELS } from './bench-devices.ts';
-import { closeWebSocket, socketOf, zeroMask } from './bench-device.ts';
+import { closeWebSocket, openDeviceSocket, socketOf } from './bench-device.ts';
 
 export interface SoakDeviceOptions {
   hubUrl: string;
@@ -170,13 +170,7 @@ export class SoakDevice {
   private connect(): void {
     if (this.stopped) return;
     const { hubUrl, token, localAddress } = this.options;
-    const ws = new WebSocket(`${hubUrl.replace(/^http/, 'ws')}/ws/device`, {
-      headers: { authorization: `Bearer ${token}` },
-      localAddress,
-      perMessageDeflate: false,
-      generateMask: zeroMask,
-    });
-    ws.binaryType = 'nodebuffer';
+    const ws = openDeviceSocket(hubUrl, token, localAddress);
     this.ws = ws;
     let resumed = false;
     ws.on('open', () => ws.send(this.hello));
