@@ -67,6 +67,9 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     const { createInfluxStore } = await import('./store/influx-store.ts');
     const { createSpoolingStore } = await import('./store/spool.ts');
     const influx = createInfluxStore({ url: options.influxUrl, retention: options.influxRetention });
+    // Create the database and retention policy now; if InfluxDB is down the hub starts anyway,
+    // spools, and the store creates them on its first successful request.
+    await influx.open().catch((err) => log.warn({ err: (err as Error).message }, 'InfluxDB not reachable at start; spooling until it is'));
     const spooled = createSpoolingStore({
       primary: influx,
       dir: join(options.dataDir, 'spool'),

@@ -19,6 +19,12 @@ describe.runIf(hasRealPart('influxd'))('InfluxDB outage during streaming', () =>
     await influxd?.stop();
   });
 
+  it('creates its database and retention policy at start, before any reading', async () => {
+    const res = await fetch(`${influxd.url}/query?${new URLSearchParams({ q: 'SHOW RETENTION POLICIES ON "outage"' })}`);
+    const body = await res.json();
+    expect(JSON.stringify(body.results[0].series?.[0]?.values ?? [])).toContain('telemetry_rp');
+  });
+
   it('loses nothing and duplicates nothing', async () => {
     const devices = await Promise.all(Array.from({ length: 10 }, (_, i) => `out-${i}`).map(async (id) => {
       const device = hub.device(id, await hub.provision(id));
