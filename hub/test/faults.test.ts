@@ -96,21 +96,78 @@ describe('hub killed with SIGKILL mid-stream', () => {
   }, 60_000);
 });
 
+/** Whether this machine allows a root-only fault; prints why the tests are skipped if not. */
+function canDo(probe: () => void, skipReason: string): boolean {
+  try {
+    probe();
+    return true;
+  } catch {
+    console.warn(`skipping: ${skipReason}`);
+    return false;
+  }
+}
+
 function canMountTmpfs(): boolean {
   const probe = mkdtempSync(join(tmpdir(), 'mount-probe-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('skipping full/read-only disk tests: mounting a small tmpfs needs root');
-    return false;
+    return canDo(() => {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
+      execFileSync('umount', [probe], { stdio: 'ignore' });
+    }, 'the full-disk test: mounting a small tmpfs needs root');
   } finally {
     rmSync(probe, { recursive: true, force: true });
   }
 }
 
-describe.runIf(canMountTmpfs())('data dir on a full or read-only disk', () => {
+function canMakeImmutable(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'chattr-probe-'));
+  try {
+    return canDo(() => {
+      writeFileSync(join(dir, 'f'), '');
+      execFileSync('chattr', ['+i', join(dir, 'f')], { stdio: 'ignore' });
+      execFileSync('chattr', ['-i', join(dir, 'f')], { stdio: 'ignore' });
+    }, 'the read-only data dir test: chattr +i needs root and a file system that supports it');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A streaming device while the store breaks and is mended: the device must be told to retry
+ * (FP_ERR_STORE_UNAVAILABLE), keep its readings, and have every one stored exactly once after.
+ */
+async function streamThroughStoreFault(hub: TestHub, deviceId: string, fault: { breakStore(): void; mendStore(): void }): Promise<void> {
+  const device = hub.device(deviceId, await hub.provision(deviceId), { session: 7 });
+  const codes: number[] = [];
+  device.on('hub-error', (code) => codes.push(code));
+  await device.connect();
+  const stop = keepConnected(device);
+  const t0 = Date.now() - 600_000;
+  const load = stream([device], t0);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    fault.breakStore();
+    await waitFor(() => codes.includes(29), 'FP_ERR_STORE_UNAVAILABLE sent to the device', 15_000);
+    fault.mendStore();
+    await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    load.stop();
+  }
+  await device.waitAcked(undefined, 20_000);
+  stop();
+  const values = await storedValues(hub.url, hub.adminToken, deviceId, t0);
+  expect(values.length).toBe(load.sent.get(deviceId));
+  expect(new Set(values).size).toBe(values.length);
+}
+
+async function expectSoundDatabase(hub: TestHub, dataDir: string): Promise<void> {
+  await hub.stop();
+  const db = new Database(join(dataDir, 'readings.db'), { readonly: true });
+  expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+  db.close();
+}
+
+describe.runIf(canMountTmpfs())('data dir on a full disk', () => {
   let mountPoint = '';
   let hub: TestHub | null = null;
   afterEach(async () => {
@@ -120,63 +177,24 @@ describe.runIf(canMountTmpfs())('data dir on a full or read-only disk', () => {
     rmSync(mountPoint, { recursive: true, force: true });
   });
 
-  async function setup(sizeBytes: number) {
+  it('full disk: devices are told to retry, keep their readings, and nothing is lost once space is back', async () => {
     mountPoint = mkdtempSync(join(tmpdir(), 'hub-disk-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', mountPoint]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${4 * 1024 * 1024}`, 'tmpfs', mountPoint]);
     const dataDir = join(mountPoint, 'data');
     mkdirSync(dataDir);
     hub = await startTestHub({ dataDir, keepDataDir: true });
-    const device = hub.device('disk-1', await hub.provision('disk-1'), { session: 7 });
-    const codes: number[] = [];
-    device.on('hub-error', (code) => codes.push(code));
-    await device.connect();
-    return { hub, device, codes, dataDir };
-  }
-
-  it('full disk: devices are told to retry, keep their readings, and nothing is lost once space is back', async () => {
-    const { hub, device, codes, dataDir } = await setup(4 * 1024 * 1024);
-    const stop = keepConnected(device);
-    const t0 = Date.now() - 600_000;
-    const load = stream([device], t0);
-    try {
-      // fill the rest of the disk
-      const filler = join(mountPoint, 'filler');
-      try { writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024)); } catch { /* ENOSPC: full now */ }
-      await waitFor(() => codes.includes(29), 'FP_ERR_STORE_UNAVAILABLE sent to the device', 15_000);
-      rmSync(filler);
-      await new Promise((r) => setTimeout(r, 1000));
-    } finally {
-      load.stop();
-    }
-    await device.waitAcked(undefined, 20_000);
-    stop();
-    const values = await storedValues(hub.url, hub.adminToken, 'disk-1', t0);
-    expect(values.length).toBe(load.sent.get('disk-1'));
-    expect(new Set(values).size).toBe(values.length);
+    const filler = join(mountPoint, 'filler');
+    await streamThroughStoreFault(hub, 'disk-1', {
+      breakStore: () => {
+        try { writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024)); } catch { /* ENOSPC: full now */ }
+      },
+      mendStore: () => rmSync(filler),
+    });
     const metrics = await (await fetch(hub.url + '/metrics')).text();
     expect(metrics).toMatch(/hub_store_write_failures_total [1-9]/);
-    await hub.stop();
-    const db = new Database(join(dataDir, 'readings.db'), { readonly: true });
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    db.close();
+    await expectSoundDatabase(hub, dataDir);
   }, 60_000);
-
 });
-
-function canMakeImmutable(): boolean {
-  const dir = mkdtempSync(join(tmpdir(), 'chattr-probe-'));
-  try {
-    writeFileSync(join(dir, 'f'), '');
-    execFileSync('chattr', ['+i', join(dir, 'f')], { stdio: 'ignore' });
-    execFileSync('chattr', ['-i', join(dir, 'f')], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('skipping the read-only data dir test: chattr +i needs root and a file system that supports it');
-    return false;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 // The store's files turn unwritable under the running hub (immutable, so even root cannot write):
 // what a disk remounted read-only looks like to a process that holds its files open.
@@ -194,31 +212,10 @@ describe.runIf(canMakeImmutable())('data dir turning read-only', () => {
 
   it('devices are told to retry and nothing is lost once it is writable again', async () => {
     hub = await startTestHub({ dataDir, keepDataDir: true });
-    const device = hub.device('ro-1', await hub.provision('ro-1'), { session: 8 });
-    const codes: number[] = [];
-    device.on('hub-error', (code) => codes.push(code));
-    await device.connect();
-    const stop = keepConnected(device);
-    const t0 = Date.now() - 600_000;
-    const load = stream([device], t0);
-    try {
-      await new Promise((r) => setTimeout(r, 300));
-      for (const f of files) execFileSync('chattr', ['+i', f]);
-      await waitFor(() => codes.includes(29), 'FP_ERR_STORE_UNAVAILABLE sent to the device', 15_000);
-      for (const f of files) execFileSync('chattr', ['-i', f]);
-      await new Promise((r) => setTimeout(r, 1000));
-    } finally {
-      load.stop();
-    }
-    await device.waitAcked(undefined, 20_000);
-    stop();
-    const values = await storedValues(hub.url, hub.adminToken, 'ro-1', t0);
-    expect(values.length).toBe(load.sent.get('ro-1'));
-    expect(new Set(values).size).toBe(values.length);
-    await hub.stop();
-    hub = null;
-    const db = new Database(join(dataDir, 'readings.db'), { readonly: true });
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    db.close();
+    await streamThroughStoreFault(hub, 'ro-1', {
+      breakStore: () => { for (const f of files) execFileSync('chattr', ['+i', f]); },
+      mendStore: () => { for (const f of files) execFileSync('chattr', ['-i', f]); },
+    });
+    await expectSoundDatabase(hub, dataDir);
   }, 60_000);
 });
