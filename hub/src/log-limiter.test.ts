@@ -110,7 +110,7 @@ describe('LogLimiter', () => {
     await settle();
     const summaries = lines.slice(15);
     expect(summaries).toHaveLength(5);
-    expect(summaries.map((l) => l.suppressed).reduce((a, b) => a + b!, 0)).toBe(10_000 - 15);
+    expect(summaries.reduce((sum, l) => sum + (l.suppressed ?? 0), 0)).toBe(10_000 - 15);
     expect(summaries.find((l) => l.key === OVERFLOW_KEY)).toMatchObject({ suppressed: 996 * 10 - 3 });
     expect(limiter.size).toBe(0);
   });
