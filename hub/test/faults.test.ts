@@ -145,7 +145,9 @@ async function streamThroughStoreFault(hub: TestHub, deviceId: string, fault: { 
   const t0 = Date.now() - 600_000;
   const load = stream([device], t0);
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    // The store opens its files on its first write (on its own thread): break it only once the
+    // hub has acknowledged readings, i.e. once they are durable in a store that works.
+    await waitFor(() => device.stats.acked > 0, 'the first readings stored', 15_000);
     fault.breakStore();
     await waitFor(() => codes.includes(29), 'FP_ERR_STORE_UNAVAILABLE sent to the device', 15_000);
     fault.mendStore();
