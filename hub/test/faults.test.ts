@@ -47,6 +47,7 @@ async function storedValues(url: string, token: string, deviceId: string, t0: nu
 }
 
 describe('hub killed with SIGKILL mid-stream', () => {
+  const OPERATOR_TOKEN = 'operator-token-for-tests';
   const dataDir = mkdtempSync(join(tmpdir(), 'hub-kill-'));
   let child: ChildProcess | null = null;
   afterAll(() => {
@@ -57,7 +58,7 @@ describe('hub killed with SIGKILL mid-stream', () => {
   async function start(port: number): Promise<void> {
     child = spawn(process.execPath, ['--import', 'tsx', 'hub/src/main.ts'], {
       cwd: root, stdio: 'ignore',
-      env: { ...process.env, HUB_HOST: '127.0.0.1', HUB_PORT: String(port), HUB_DATA_DIR: dataDir, HUB_ADMIN_TOKEN: 'operator', HUB_LOG_LEVEL: 'warn' },
+      env: { ...process.env, HUB_HOST: '127.0.0.1', HUB_PORT: String(port), HUB_DATA_DIR: dataDir, HUB_ADMIN_TOKEN: OPERATOR_TOKEN, HUB_LOG_LEVEL: 'warn' },
     });
     await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 'hub up', 20_000);
   }
@@ -67,7 +68,7 @@ describe('hub killed with SIGKILL mid-stream', () => {
     const url = `http://127.0.0.1:${port}`;
     await start(port);
     const devices = await Promise.all(['kill-1', 'kill-2'].map(async (id) => {
-      const res = await fetch(`${url}/api/devices`, { method: 'POST', headers: { authorization: 'Bearer operator', 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
+      const res = await fetch(`${url}/api/devices`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
       return new DeviceClient({ hubUrl: url, deviceId: id, token: (await res.json()).token, channels: TEST_CHANNELS, session: 42 });
     }));
     const stops = devices.map(keepConnected);
@@ -87,7 +88,7 @@ describe('hub killed with SIGKILL mid-stream', () => {
     await Promise.all(devices.map((d) => d.waitAcked(undefined, 20_000)));
     stops.forEach((stop) => stop());
     for (const d of devices) {
-      const values = await storedValues(url, 'operator', d.options.deviceId, t0);
+      const values = await storedValues(url, OPERATOR_TOKEN, d.options.deviceId, t0);
       expect(values.length, d.options.deviceId).toBe(load.sent.get(d.options.deviceId));
       expect(new Set(values).size).toBe(values.length);
       await d.close();
