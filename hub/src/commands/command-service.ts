@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { DeviceLink } from '../ingest/device-link.ts';
 import type { LiveBus } from '../live/live-bus.ts';
+import { LogLimiter } from '../log-limiter.ts';
 import { MAX_COMMAND_TEXT, MAX_NAME, type CommandResultFrame } from '../protocol/index.ts';
 import { FINAL_STATUSES, type CommandLog, type CommandRecord } from './command-log.ts';
 
@@ -11,6 +12,8 @@ export interface CommandServiceOptions {
   log: CommandLog;
   live: LiveBus;
   logger: Logger;
+  /** rate-limits what a device can make the service log (default: one of its own) */
+  logLimiter?: LogLimiter;
   /** the device's current link, if it is online */
   linkOf(deviceId: string): DeviceLink | null;
   /** how long a command may wait for an offline device */
@@ -41,8 +44,11 @@ export function commandView(c: CommandRecord) {
 
 export class CommandService {
   private readonly timers = new Map<number, NodeJS.Timeout>();
+  private readonly limitedLog: LogLimiter;
 
-  constructor(private readonly options: CommandServiceOptions) {}
+  constructor(private readonly options: CommandServiceOptions) {
+    this.limitedLog = options.logLimiter ?? new LogLimiter(options.logger);
+  }
 
   /** After a restart: time out what is overdue, re-arm the rest. */
   async start(): Promise<void> {
@@ -68,6 +74,7 @@ export class CommandService {
     let command = await this.options.log.create({ deviceId, name, args: argsText, timeoutMs, createdAt: now, expiresAt: now + this.options.queueTtlMs });
     this.publish(command);
     const link = this.options.linkOf(deviceId);
+    this.logLifecycle(command, 'command submitted', { timeoutMs, online: link !== null });
     if (link) command = await this.send(command, link);
     else this.arm(command);
     return command;
@@ -84,18 +91,24 @@ export class CommandService {
     const command = await this.options.log.get(frame.id);
     if (!command || command.deviceId !== deviceId) {
       // a device may only answer its own commands
-      this.options.logger.warn({ deviceId, commandId: frame.id }, 'result for an unknown command');
+      this.limitedLog.warn(deviceId, { deviceId, commandId: frame.id, status: frame.status }, 'result for an unknown command');
       return;
     }
     if (FINAL_STATUSES.has(command.status)) return; // a repeated answer changes nothing
     if (frame.status === 'accepted') {
-      if (command.status !== 'acked') this.publish((await this.options.log.update(command.id, { status: 'acked' }))!);
+      if (command.status !== 'acked') {
+        const acked = (await this.options.log.update(command.id, { status: 'acked' }))!;
+        this.logLifecycle(acked, 'command acked');
+        this.publish(acked);
+      }
       return;
     }
     this.clearTimer(command.id);
     const status = frame.status === 'succeeded' ? 'succeeded' : 'failed';
     const result = frame.status === 'unknown' ? JSON.stringify({ error: 'unknown command' }) : frame.payload;
-    this.publish((await this.options.log.update(command.id, { status, result }))!);
+    const finished = (await this.options.log.update(command.id, { status, result }))!;
+    this.logLifecycle(finished, status === 'succeeded' ? 'command succeeded' : 'command failed', status === 'failed' ? { result: result.slice(0, 200) } : {});
+    this.publish(finished);
   }
 
   private async send(command: CommandRecord, link: DeviceLink): Promise<CommandRecord> {
@@ -105,7 +118,11 @@ export class CommandService {
     let sent = command;
     if (command.status === 'queued') {
       sent = (await this.options.log.update(command.id, { status: 'sent', deadline }))!;
+      this.logLifecycle(sent, 'command sent');
       this.publish(sent);
+    } else {
+      // a reconnecting device gets its unanswered commands again: limited, as it may reconnect in a loop
+      this.limitedLog.info(command.deviceId, this.lifecycleFields(command), 'command resent');
     }
     this.arm(sent);
     return sent;
@@ -125,7 +142,22 @@ export class CommandService {
     this.timers.delete(id);
     const command = await this.options.log.get(id);
     if (!command || FINAL_STATUSES.has(command.status)) return;
-    this.publish((await this.options.log.update(id, { status: 'timed-out', result: JSON.stringify({ error: reason }) }))!);
+    const timedOut = (await this.options.log.update(id, { status: 'timed-out', result: JSON.stringify({ error: reason }) }))!;
+    // a queued command expires (never delivered); a sent one times out (no result)
+    this.logLifecycle(timedOut, command.status === 'queued' ? 'command expired' : 'command timed out', { reason });
+    this.publish(timedOut);
+  }
+
+  private lifecycleFields(command: CommandRecord) {
+    return { deviceId: command.deviceId, commandId: command.id, name: command.name, status: command.status };
+  }
+
+  /**
+   * Lifecycle lines are not limited: each happens once per command, and commands come from the
+   * operator (at most `maxQueuedPerDevice` waiting per device), not from devices.
+   */
+  private logLifecycle(command: CommandRecord, message: string, extra: object = {}): void {
+    this.options.logger.info({ ...this.lifecycleFields(command), ...extra }, message);
   }
 
   private clearTimer(id: number): void {
