@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { ErrorCode, type ChannelDescriptor, type ErrorName, type HelloFrame, type ReadingsFrame } from '../protocol/index.ts';
 import type { LiveBus, LiveReading } from '../live/live-bus.ts';
+import { LogLimiter } from '../log-limiter.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceRegistry } from '../registry/registry.ts';
 import type { Reading, ReadingStore } from '../store/store.ts';
@@ -14,6 +15,8 @@ export interface IngestOptions {
   live: LiveBus;
   metrics: Metrics;
   log: Logger;
+  /** rate-limits what devices and a failing store can make ingest log (default: one of its own) */
+  logLimiter?: LogLimiter;
   /** flush when this many readings are pending */
   batchSize: number;
   /** flush at most this long after the first pending reading */
@@ -72,9 +75,11 @@ export class Ingest {
   private readonly unsavedMarks = new Set<DeviceState>();
   private marksSavedAt = 0;
   private readonly now: () => number;
+  private readonly limitedLog: LogLimiter;
 
   constructor(private readonly options: IngestOptions) {
     this.now = options.now ?? Date.now;
+    this.limitedLog = options.logLimiter ?? new LogLimiter(options.log);
   }
 
   /** The state of a device known to be online or seen since start, if any. */
@@ -179,6 +184,9 @@ export class Ingest {
     device.counters.readings += accepted;
     if (firstError) {
       device.counters.rejected += rejected;
+      this.limitedLog.warn(device.id, {
+        deviceId: device.id, transport: link.transport, code: firstError.code, rejected, samples: frame.samples.length, first: firstError.text,
+      }, 'samples rejected');
       link.send({ type: 'error', code: ErrorCode[firstError.code], text: `${rejected} of ${frame.samples.length} samples dropped; first: ${firstError.text}` });
     }
     if (accepted > 0 && live.active) {
@@ -214,7 +222,7 @@ export class Ingest {
   }
 
   private async writeBatch(batch: Batch): Promise<void> {
-    const { store, registry, metrics, log } = this.options;
+    const { store, registry, metrics } = this.options;
     const stopTimer = metrics.storeWriteSeconds.startTimer();
     try {
       if (batch.readings.length > 0) await store.write(batch.readings);
@@ -222,7 +230,7 @@ export class Ingest {
       metrics.readingsStored.inc(batch.readings.length);
     } catch (err) {
       metrics.storeWriteFailures.inc();
-      log.error({ err, readings: batch.readings.length }, 'store write failed; devices will resend');
+      this.limitedLog.error('store', { err, readings: batch.readings.length }, 'store write failed; devices will resend');
       this.abandon(batch);
       return;
     }
@@ -264,7 +272,7 @@ export class Ingest {
     try {
       await this.options.registry.saveWatermarks(devices.map((d) => ({ deviceId: d.id, session: d.session ?? 0, ackedSeq: d.durableSeq, lastSeen: d.lastSeen ?? this.now() })));
     } catch (err) {
-      this.options.log.warn({ err }, 'could not persist sequence watermarks');
+      this.limitedLog.warn('store', { err }, 'could not persist sequence watermarks');
     }
   }
 
