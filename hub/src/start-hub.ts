@@ -18,6 +18,7 @@ import { Ingest } from './ingest/ingest.ts';
 import { createLocalLiveBus } from './live/live-bus.ts';
 import { createLiveEndpoint } from './live/live-endpoint.ts';
 import { createLogger } from './log.ts';
+import { LogLimiter } from './log-limiter.ts';
 import { createMetrics } from './metrics.ts';
 import { createSqliteRegistry } from './registry/sqlite-registry.ts';
 import { createThreadedSqliteStore } from './store/threaded-sqlite-store.ts';
@@ -95,20 +96,22 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   }
 
   const live = createLocalLiveBus();
+  // one limiter for every line a device can make the hub repeat
+  const logLimiter = new LogLimiter(log);
   const ingest = new Ingest({
-    store, registry, live, metrics, log,
+    store, registry, live, metrics, log, logLimiter,
     batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, maxFutureMs: options.maxFutureMs,
   });
   const commandLog = createSqliteCommandLog({ path: join(options.dataDir, 'commands.db') });
   const commands = new CommandService({
-    log: commandLog, live, logger: log,
+    log: commandLog, live, logger: log, logLimiter,
     linkOf: (id) => ingest.device(id)?.link ?? null,
     queueTtlMs: options.commandQueueTtlMs, maxQueuedPerDevice: options.commandQueueMax,
     defaultTimeoutMs: 10_000, maxTimeoutMs: 10 * 60_000,
   });
   await commands.start();
   const session = {
-    ingest, metrics, log,
+    ingest, metrics, log, logLimiter,
     onCommandResult: (deviceId: string, frame: CommandResultFrame) => void commands.result(deviceId, frame).catch((err) => log.error({ err }, 'command result not recorded')),
     onDeviceReady: (deviceId: string) => void commands.deviceReady(deviceId).catch((err) => log.error({ err }, 'queued commands not sent')),
   };
@@ -192,6 +195,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         await commands.close();
         await store.close();
         await registry.close();
+        logLimiter.close();
         log.info('hub stopped');
       })();
       return closing;

@@ -1,7 +1,8 @@
 // One connection's view of the protocol: HELLO first, then READINGS / results / heartbeats.
 // Transports feed it decoded frames; it never touches sockets or ports itself.
 import type { Logger } from 'pino';
-import { ErrorCode, type ErrorName, type Frame, type ProtocolError } from '../protocol/index.ts';
+import type { LogLimiter } from '../log-limiter.ts';
+import { ErrorCode, errorName, type ErrorName, type Frame, type ProtocolError } from '../protocol/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceLink } from './device-link.ts';
 import type { DeviceState, Ingest } from './ingest.ts';
@@ -10,6 +11,13 @@ export interface SessionHandlers {
   ingest: Ingest;
   metrics: Metrics;
   log: Logger;
+  /** every line a device can make the hub repeat goes through it */
+  logLimiter: LogLimiter;
+  /**
+   * What the transport knows of the other end before HELLO, added to this session's log lines: the
+   * token's device id and the address over WebSocket, the port over serial.
+   */
+  peer?: { deviceId?: string; ip?: string; path?: string };
   /** Checks a HELLO's device id; returns the error that refuses it, or null. */
   admit(deviceId: string): Promise<ErrorName | null>;
   /** COMMAND_RESULT frames go here (the command service), once the device is known. */
@@ -67,7 +75,7 @@ export class DeviceSession {
       case 'heartbeat':
         break;
       case 'error':
-        this.handlers.log.warn({ deviceId: device.id, code: frame.code, text: frame.text }, 'device reported an error');
+        this.logLine('warn', { code: errorName(frame.code) ?? frame.code, text: frame.text }, 'device reported an error');
         break;
       default:
         // ACK and COMMAND only travel hub → device
@@ -86,9 +94,12 @@ export class DeviceSession {
         this.handlers.ingest.disconnected(this.device, this.link);
         return;
       }
+      this.logLine('info', {
+        firmware: frame.firmware, channels: frame.channels.map((c) => c.name), session: frame.session, ackedSeq: this.device.durableSeq,
+      }, 'device hello');
       this.handlers.onDeviceReady?.(frame.deviceId);
     } catch (err) {
-      this.handlers.log.error({ err, deviceId: frame.deviceId }, 'HELLO failed');
+      this.logLine('error', { deviceId: frame.deviceId, err }, 'HELLO failed');
       return this.fail('FP_ERR_STORE_UNAVAILABLE', 'hub could not load the device');
     } finally {
       const waiting = this.waiting ?? [];
@@ -101,14 +112,14 @@ export class DeviceSession {
   rejectFrame(err: ProtocolError): void {
     this.handlers.metrics.rejected.inc({ code: err.code });
     if (this.device) this.device.counters.rejected++;
-    this.handlers.log.warn({ deviceId: this.device?.id, code: err.code, err: err.message }, 'bad frame');
+    this.logLine('warn', { code: err.code, err: err.message }, 'bad frame');
     this.link.send({ type: 'error', code: ErrorCode[err.code], text: err.message });
   }
 
   /** Sends ERROR and ends the protocol session (the link decides what that means). */
   fail(code: ErrorName, text: string): void {
     this.handlers.metrics.rejected.inc({ code });
-    this.handlers.log.warn({ deviceId: this.device?.id, code, text }, 'session error');
+    this.logLine('warn', { code, text }, 'session error');
     this.link.send({ type: 'error', code: ErrorCode[code], text });
     this.link.end(code);
   }
@@ -127,6 +138,17 @@ export class DeviceSession {
     this.awaitingHello = false;
     if (this.device) this.handlers.ingest.disconnected(this.device, this.link);
     this.device = null;
+  }
+
+  /**
+   * Logs a line about this device through the limiter, keyed by the device (or, before HELLO, by
+   * what the transport knows of it), so a device repeating something cannot flood the log.
+   */
+  private logLine(level: 'error' | 'warn' | 'info', fields: object, message: string): void {
+    const peer = this.handlers.peer;
+    const deviceId = this.device?.id ?? peer?.deviceId;
+    const key = deviceId ?? peer?.path ?? peer?.ip ?? this.link.transport;
+    this.handlers.logLimiter[level](key, { ...peer, deviceId, transport: this.link.transport, ...fields }, message);
   }
 
   closed(): void {

@@ -47,7 +47,8 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
     options.guard.prune();
     for (const conn of connections) {
       if (now - conn.lastHeard > options.heartbeatTimeoutMs) {
-        log.info({ deviceId: conn.session.deviceId }, 'device silent; closing');
+        const deviceId = conn.session.deviceId;
+        options.session.logLimiter.info(deviceId ?? 'ws', { deviceId, transport: 'ws', silentMs: now - conn.lastHeard }, 'device silent; closing');
         conn.ws.terminate();
       } else {
         conn.ws.ping();
@@ -57,6 +58,20 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
   heartbeat.unref();
 
   function accept(ws: WebSocket, deviceId: string, release: () => void): void {
+    // Lines a device can repeat (reconnecting in a loop, erring) go through the limiter, per device.
+    const limitedLog = options.session.logLimiter;
+    // for log lines only; ws keeps the upgraded socket as `_socket`
+    const ip = (ws as unknown as { _socket?: { remoteAddress?: string } })._socket?.remoteAddress ?? 'unknown';
+    const connectedAt = Date.now();
+    /** the close code and reason the hub sent, when the hub ended the connection */
+    let hubClose: { code: number; reason: string } | null = null;
+    function closeWith(reason: Parameters<typeof closeCodeFor>[0]): void {
+      const code = closeCodeFor(reason);
+      hubClose ??= { code, reason };
+      ws.close(code, reason);
+    }
+    limitedLog.info(deviceId, { deviceId, transport: 'ws', ip }, 'device connected');
+
     const link: DeviceLink = {
       transport: 'ws',
       send(frame: Frame) {
@@ -64,19 +79,20 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
         if (ws.bufferedAmount > options.maxSendBacklogBytes) {
           // ACKs and commands pile up for a device that never reads: cut it off before they grow further
           metrics.rejected.inc({ code: 'FP_ERR_NOT_READING' });
-          log.warn({ deviceId, backlog: ws.bufferedAmount }, 'device does not read its socket; closing');
-          ws.close(closeCodeFor('FP_ERR_NOT_READING'), 'FP_ERR_NOT_READING');
+          limitedLog.warn(deviceId, { deviceId, transport: 'ws', ip, backlog: ws.bufferedAmount }, 'device does not read its socket; closing');
+          closeWith('FP_ERR_NOT_READING');
           setTimeout(() => ws.terminate(), 1000).unref();
           return;
         }
         ws.send(encodeFrame(frame));
       },
       end(reason) {
-        ws.close(closeCodeFor(reason), reason);
+        closeWith(reason);
       },
     };
     const session = new DeviceSession(link, {
       ...options.session,
+      peer: { deviceId, ip },
       async admit(helloId) {
         if (helloId !== deviceId) return 'FP_ERR_DEVICE_MISMATCH'; // [FP-6.1]
         return (await registry.get(deviceId)) ? null : 'FP_ERR_UNKNOWN_DEVICE';
@@ -128,18 +144,26 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
     ws.on('error', function onDeviceSocketError(err) {
       // ws emits this for protocol violations (e.g. 1009) before closing; the close handler cleans up
       metrics.rejected.inc({ code: (err as { code?: string }).code ?? 'WS_ERROR' });
-      log.warn({ deviceId, err: err.message }, 'device socket error');
+      limitedLog.warn(deviceId, { deviceId, transport: 'ws', ip, err: err.message }, 'device socket error');
     });
-    ws.on('close', function onDeviceClose() {
+    ws.on('close', function onDeviceClose(code: number, reason: Buffer) {
       release();
       connections.delete(conn);
       session.closed();
+      // 1006: no close frame; after a heartbeat timeout that is the hub's doing [FP-6.3]
+      const silent = Date.now() - conn.lastHeard > options.heartbeatTimeoutMs;
+      limitedLog.info(deviceId, {
+        deviceId, transport: 'ws', ip,
+        closeCode: hubClose?.code ?? code,
+        reason: hubClose?.reason ?? (reason.toString() || (code === 1006 ? (silent ? 'silent' : 'connection lost') : '')),
+        connectedMs: Date.now() - connectedAt,
+      }, 'device disconnected');
     });
 
     // [FP-7.3] an undecodable frame ends the connection; the device resends after reconnecting
     function refuse(err: ProtocolError): void {
       session.rejectFrame(err);
-      ws.close(closeCodeFor(err.code), err.code);
+      closeWith(err.code);
     }
   }
 

@@ -63,6 +63,10 @@ class BridgedPort {
     return this.session?.deviceId;
   }
 
+  private get limitedLog() {
+    return this.options.session.logLimiter;
+  }
+
   open(): void {
     if (this.stopped) return;
     const { log } = this.options;
@@ -73,7 +77,8 @@ class BridgedPort {
         return this.scheduleReopen();
       }
       if (this.stopped) return port.close();
-      log.info({ path: this.spec.path, baudRate: this.spec.baudRate }, 'serial port open');
+      // a port that comes and goes (a loose cable) reopens every 250 ms: limited, like every line here
+      this.limitedLog.info(this.spec.path, { path: this.spec.path, baudRate: this.spec.baudRate, transport: 'serial' }, 'serial port open');
       this.reopenDelay = this.options.reopenMs;
       this.attach(port);
     });
@@ -92,15 +97,18 @@ class BridgedPort {
     const session = new DeviceSession(link, {
       ...this.options.session,
       strictSequence: true,
+      peer: { path: this.spec.path },
       admit: (deviceId) => this.admit(deviceId),
     });
     this.session = session;
     // +1 for the '@': the codec refuses what is longer, the guard keeps memory bounded
     const lines = port.pipe(new LineLengthGuard(MAX_LINE_LENGTH + 2)).pipe(new ReadlineParser({ delimiter: '\n', encoding: 'latin1' }));
     lines.on('data', (line: string) => this.onLine(line));
-    port.on('error', (err) => this.options.log.warn({ path: this.spec.path, err: err.message }, 'serial port error'));
+    port.on('error', (err) => this.limitedLog.warn(this.spec.path, { path: this.spec.path, err: err.message }, 'serial port error'));
     port.on('close', () => {
-      this.options.log.warn({ path: this.spec.path, deviceId: session.deviceId }, 'serial port closed');
+      const deviceId = session.deviceId;
+      this.limitedLog.warn(this.spec.path, { path: this.spec.path, deviceId, transport: 'serial' }, 'serial port closed');
+      if (deviceId) this.limitedLog.info(deviceId, { deviceId, transport: 'serial', path: this.spec.path, reason: 'port closed' }, 'device disconnected');
       session.closed();
       if (this.session === session) this.session = null;
       this.port = null;
@@ -130,7 +138,7 @@ class BridgedPort {
       const entry = { at: Date.now(), text };
       this.console.push(entry);
       if (this.console.length > CONSOLE_LINES_KEPT) this.console.shift();
-      this.options.log.info({ path: this.spec.path, deviceId: session.deviceId, console: text }, 'device console');
+      this.limitedLog.info(this.spec.path, { path: this.spec.path, deviceId: session.deviceId, console: text }, 'device console');
       if (session.deviceId) this.options.live.publish({ type: 'console', deviceId: session.deviceId, ...entry });
       return;
     }
@@ -142,15 +150,17 @@ class BridgedPort {
     // [FP-6.2] the port is trusted by configuration: an unknown device registers itself
     if (!(await this.options.registry.get(deviceId))) {
       await this.options.registry.create({ id: deviceId, name: deviceId, tokenHash: null, transport: 'serial' });
-      this.options.log.info({ deviceId, path: this.spec.path }, 'serial device registered');
+      // a device may send a new id with every HELLO
+      this.limitedLog.info(this.spec.path, { deviceId, path: this.spec.path }, 'serial device registered');
     }
     return null;
   }
 
   /** [FP-6.4] a device silent for too long is shown offline until it says HELLO again. */
   checkSilence(now: number): void {
-    if (this.session?.deviceId && now - this.lastFrame > this.options.silenceMs) {
-      this.options.log.info({ deviceId: this.session.deviceId }, 'serial device silent; offline');
+    const deviceId = this.session?.deviceId;
+    if (this.session && deviceId && now - this.lastFrame > this.options.silenceMs) {
+      this.limitedLog.info(deviceId, { deviceId, transport: 'serial', path: this.spec.path, reason: 'silent', silentMs: now - this.lastFrame }, 'device disconnected');
       this.session.reset();
     }
   }
