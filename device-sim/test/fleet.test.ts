@@ -41,20 +41,21 @@ describe('Fleet', () => {
     fleet.start();
     // with drops and stalls some device is nearly always offline; what matters is that each one streams
     await waitFor(async () => (await list()).every((d) => d.counters.frames > 0), 'every device streaming', 15_000);
-    await new Promise((r) => setTimeout(r, 4000));
+    // ...and keeps streaming until the faults have struck many times, some stall lasted until the
+    // hub gave up on the device (an abnormal close, 1006, that no drop made), and frames were resent
+    await waitFor(() => {
+      const s = fleet.snapshot();
+      return s.faults.drops > 10 && s.faults.stalls > 10 && (s.closes[1006] ?? 0) > s.faults.drops && s.resent > 0;
+    }, 'drops, stalls, a stalled device closed by the hub, and resent frames', 15_000);
     await fleet.stop(5000);
     const s = fleet.snapshot();
-    expect(s.faults.drops).toBeGreaterThan(10);
-    expect(s.faults.stalls).toBeGreaterThan(10);
-    expect(s.closes[1006]).toBeGreaterThan(10); // drops, and stalled devices the hub gave up on
-    expect(s.resent).toBeGreaterThan(0);
     expect(s.pending).toBe(0);
     const devices = await list();
     // every reading made was stored exactly once: the hub saw no gap, and dropped resends as duplicates
     expect(sum(devices, 'readings')).toBe(s.readings);
     expect(sum(devices, 'sequenceGaps')).toBe(0);
     expect(sum(devices, 'rejected')).toBe(0);
-  }, 30_000);
+  }, 45_000);
 
   it('runs set-rate, ping and reboot as commands from the hub [FP-4.5.2]', async () => {
     const { hub, fleet, list } = await setup(3);
