@@ -7,9 +7,45 @@ import { packReadings, type ThreadReply, type ThreadRequest } from './sqlite-thr
 import type { Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
 
 type Pending = { resolve(value: unknown): void; reject(err: Error): void };
+
+// From the sources (tests, tsx) the worker needs a loader for TypeScript, which sqlite-thread.mjs
+// registers; built for `npm start` (hub/dist, plain JavaScript) it runs the compiled module as is.
+const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./sqlite-thread.mjs', import.meta.url) : new URL('./sqlite-thread-main.js', import.meta.url);
+
+export interface ThreadedSqliteStore extends ReadingStore {
+  /** Starts the thread and opens the database; rejects with the reason when it cannot. */
+  open(): Promise<void>;
+}
+// sqlite3_errstr() of the primary result codes.
+const SQLITE_MESSAGES: Record<string, string> = {
+  SQLITE_ERROR: 'SQL logic error',
+  SQLITE_PERM: 'access permission denied',
+  SQLITE_BUSY: 'database is locked',
+  SQLITE_LOCKED: 'database table is locked',
+  SQLITE_NOMEM: 'out of memory',
+  SQLITE_READONLY: 'attempt to write a readonly database',
+  SQLITE_IOERR: 'disk I/O error',
+  SQLITE_CORRUPT: 'database disk image is malformed',
+  SQLITE_FULL: 'database or disk is full',
+  SQLITE_CANTOPEN: 'unable to open database file',
+  SQLITE_NOTADB: 'file is not a database',
+};
+
+/**
+ * An error the thread died of. better-sqlite3's SqliteError is not built by the Error constructor,
+ * so it crosses from the thread as its enumerable fields only, `{ code }` without the message.
+ */
+function threadError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return new Error(`store thread failed: ${String(err)}`);
+  const primary = /^SQLITE_[A-Z]+/.exec(code)?.[0] ?? code;
+  return Object.assign(new Error(SQLITE_MESSAGES[primary] ?? code), { code });
+}
+
 type RequestBody = ThreadRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
-export function createThreadedSqliteStore(options: { path: string }): ReadingStore {
+export function createThreadedSqliteStore(options: { path: string }): ThreadedSqliteStore {
   let worker: Worker | null = null;
   let ready: Promise<void> | null = null;
   let nextId = 1;
@@ -17,7 +53,7 @@ export function createThreadedSqliteStore(options: { path: string }): ReadingSto
   let closed = false;
 
   function start(): Promise<void> {
-    const w = new Worker(new URL('./sqlite-thread.mjs', import.meta.url), { workerData: { path: options.path, sqliteThread: true } });
+    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, sqliteThread: true } });
     worker = w;
     ready = new Promise<void>((resolve, reject) => {
       w.on('message', (reply: ThreadReply) => {
@@ -39,7 +75,7 @@ export function createThreadedSqliteStore(options: { path: string }): ReadingSto
           ready = null;
         }
       };
-      w.on('error', fail);
+      w.on('error', (err) => fail(threadError(err)));
       w.on('exit', (code) => fail(new Error(`store thread exited with code ${code}`)));
     });
     return ready;
@@ -56,6 +92,10 @@ export function createThreadedSqliteStore(options: { path: string }): ReadingSto
   }
 
   return {
+    async open() {
+      if (closed) throw new Error('the store is closed');
+      await (ready ?? start());
+    },
     async write(readings: readonly Reading[]) {
       const packed = packReadings(readings);
       await call({ op: 'write', packed }, [packed.seriesIndex.buffer, packed.times.buffer, packed.values.buffer] as ArrayBuffer[]);
