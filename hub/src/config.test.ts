@@ -12,10 +12,10 @@ describe('config', () => {
   it('reads every documented variable', () => {
     const options = loadConfig({
       HUB_PORT: '9000', HUB_HOST: '127.0.0.1', HUB_DATA_DIR: '/tmp/x', INFLUX_URL: 'http://127.0.0.1:8086/telemetry',
-      HUB_ADMIN_TOKEN: 'secret', HUB_SERIAL: '/dev/ttyUSB0:9600,/dev/ttyACM0', HUB_SPOOL_MAX_BYTES: '1000', HUB_LOG_LEVEL: 'warn',
+      HUB_ADMIN_TOKEN: 'a-long-operator-secret', HUB_SERIAL: '/dev/ttyUSB0:9600,/dev/ttyACM0', HUB_SPOOL_MAX_BYTES: '1000', HUB_LOG_LEVEL: 'warn',
     });
     expect(options).toMatchObject({
-      port: 9000, host: '127.0.0.1', dataDir: '/tmp/x', influxUrl: 'http://127.0.0.1:8086/telemetry', adminToken: 'secret',
+      port: 9000, host: '127.0.0.1', dataDir: '/tmp/x', influxUrl: 'http://127.0.0.1:8086/telemetry', adminToken: 'a-long-operator-secret',
       serial: [{ path: '/dev/ttyUSB0', baudRate: 9600 }, { path: '/dev/ttyACM0', baudRate: 115200 }], spoolMaxBytes: 1000, logLevel: 'warn',
     });
   });
@@ -29,5 +29,13 @@ describe('config', () => {
     expect(() => loadConfig({ HUB_TLS_CERT: 'cert.pem' })).toThrow(/HUB_TLS_KEY/);
     expect(loadConfig({ HUB_TLS_CERT: '/c.pem', HUB_TLS_KEY: '/k.pem' }).tls).toEqual({ certFile: '/c.pem', keyFile: '/k.pem' });
     expect(loadConfig({ INFLUX_RETENTION: '30d' }).influxRetention).toBe('30d');
+  });
+
+  it('refuses an operator token shorter than 16 characters or with white space', () => {
+    expect(() => loadConfig({ HUB_ADMIN_TOKEN: 'operator' })).toThrow(ConfigError);
+    expect(() => loadConfig({ HUB_ADMIN_TOKEN: 'fifteen-chars-x' })).toThrow(/HUB_ADMIN_TOKEN is 15 characters long: use at least 16/);
+    expect(() => loadConfig({ HUB_ADMIN_TOKEN: 'sixteen chars ok' })).toThrow(/HUB_ADMIN_TOKEN contains white space/);
+    expect(loadConfig({ HUB_ADMIN_TOKEN: 'sixteen-chars-ok' }).adminToken).toBe('sixteen-chars-ok');
+    expect(loadConfig({ HUB_ADMIN_TOKEN: '' }).adminToken).toBeUndefined();
   });
 });

@@ -121,6 +121,16 @@ function retention(raw: string | undefined): string {
   return raw;
 }
 
+/** Shortest operator token accepted: the token is all that guards the REST API and the dashboard. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+function adminToken(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  if (raw.length < MIN_ADMIN_TOKEN_LENGTH) throw new ConfigError(`HUB_ADMIN_TOKEN is ${raw.length} characters long: use at least ${MIN_ADMIN_TOKEN_LENGTH} (or unset it and the hub generates one)`);
+  if (/\s/.test(raw)) throw new ConfigError('HUB_ADMIN_TOKEN contains white space: it could not be sent as `Authorization: Bearer <token>`');
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
   const influxUrl = env.INFLUX_URL || undefined;
   if (influxUrl) {
@@ -143,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     dataDir: resolve(env.HUB_DATA_DIR || DEFAULTS.dataDir),
     influxUrl,
     influxRetention: retention(env.INFLUX_RETENTION),
-    adminToken: env.HUB_ADMIN_TOKEN || undefined,
+    adminToken: adminToken(env.HUB_ADMIN_TOKEN),
     serial: parseSerial(env.HUB_SERIAL ?? ''),
     spoolMaxBytes: integer(env, 'HUB_SPOOL_MAX_BYTES', DEFAULTS.spoolMaxBytes, 0, Number.MAX_SAFE_INTEGER),
     logLevel: env.HUB_LOG_LEVEL || DEFAULTS.logLevel,

@@ -77,6 +77,8 @@ describe('hub killed with SIGKILL mid-stream', () => {
     const load = stream(devices, t0);
     try {
       await new Promise((r) => setTimeout(r, 1500));
+      // killed mid-stream means with readings already acknowledged, whatever the machine's speed
+      await waitFor(() => devices.every((d) => d.stats.acked > 0), 'readings acknowledged before the kill', 15_000);
       child!.kill('SIGKILL');
       await new Promise((r) => child!.once('exit', r));
       await new Promise((r) => setTimeout(r, 500)); // devices keep their readings meanwhile

@@ -1,0 +1,54 @@
+// `npm start -- --help`: what the hub reads from its environment (the README's Configuration table).
+
+export const USAGE = `Usage: npm start [-- --help]
+       node hub/dist/main.js [--help]
+
+The telemetry hub: devices stream readings over WebSocket or serial; the hub stores them, shows
+them on a live dashboard, answers history queries and sends commands to devices. HTTP, the
+dashboard and both WebSockets share one port.
+
+Configuration is read from environment variables only; a bad value stops the hub at start with a
+message naming the variable.
+
+  HUB_PORT                      default 8080
+      HTTP/WS port (0 picks a free one)
+  HUB_HOST                      default 0.0.0.0
+      bind address
+  HUB_DATA_DIR                  default ./data
+      embedded store (readings.db), device registry (registry.db), command log (commands.db),
+      outage spool (spool/), operator token (admin-token)
+  INFLUX_URL                    unset
+      e.g. http://127.0.0.1:8086/telemetry (database in the path; user:password in the URL are
+      sent as basic auth). When set, readings go to InfluxDB instead of the embedded store
+  INFLUX_RETENTION              default INF
+      duration of the telemetry_rp retention policy, e.g. 30d
+  HUB_ADMIN_TOKEN               generated on first start, printed once, kept in the data dir
+      operator token for the REST API, /ws/live and the dashboard (at least 16 characters)
+  HUB_METRICS_TOKEN             unset
+      when set, GET /metrics requires \`Authorization: Bearer <token>\`
+  HUB_TLS_CERT, HUB_TLS_KEY     unset
+      PEM certificate and key files; with both set the hub serves https:// and wss:// on its port
+  HUB_SERIAL                    unset
+      serial ports to bridge, e.g. /dev/ttyUSB0:115200,/dev/ttyACM0 (baud defaults to 115200)
+  HUB_SPOOL_MAX_BYTES           default 1073741824 (1 GiB)
+      bound of the outage spool
+  HUB_LOG_LEVEL                 default info
+      pino level: fatal, error, warn, info, debug, trace
+  HUB_MAX_FRAMES_PER_SECOND     default 1000
+      per device; above it the hub stops reading the device's socket, and closes it (4026) after
+      5 s over the limit
+  HUB_MAX_CONNECTIONS_PER_IP    default 2000
+      open WebSockets (device and live) from one address; more get HTTP 429
+  HUB_MAX_HTTP_CONNECTIONS_PER_IP  default 256
+      open connections from one address that are not WebSockets
+  HUB_MAX_DEVICES               default 100000
+      provisioned devices; more get HUB_ERR_LIMIT
+
+Logs are JSON lines on stdout; messages for the person starting the hub (a generated operator
+token, why it could not start) go to stderr. SIGINT or SIGTERM stops the hub cleanly: it writes
+and acknowledges pending readings, closes device sessions with 1001 and exits 0; a stop that takes
+longer than 10 s exits 1.
+
+Exit codes: 0 stopped cleanly; 1 unclean stop or unexpected failure; 2 bad configuration or an
+unusable port, data dir or store at start, or a bad argument.
+`;
