@@ -249,11 +249,19 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard in headless Chromium', () => {
     await waitText('connection', 'live');
     const { port, dataDir } = hub;
 
+    // each reconnect attempt first asks for /session; while the hub is down that request fails
+    let failedAttempts = 0;
+    const countFailedAttempt = (request: { url(): string }) => {
+      if (new URL(request.url()).pathname === '/session') failedAttempts++;
+    };
+    page.on('requestfailed', countFailedAttempt);
     outage = true;
     await hub.stop();
     await byTestId('reconnecting').waitFor({ state: 'visible', timeout: 3000 });
     expect(await byTestId('reconnecting').textContent()).toMatch(/reconnecting/i);
-    await sleep(1500); // a few failed attempts, so recovery comes from the retry loop
+    // a few failed attempts, so recovery comes from the retry loop
+    await waitFor(() => failedAttempts >= 3, 'three failed reconnect attempts');
+    page.off('requestfailed', countFailedAttempt);
 
     hub = await startTestHub({ port, dataDir });
     await byTestId('reconnecting').waitFor({ state: 'hidden', timeout: 8000 });
