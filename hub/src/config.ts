@@ -62,6 +62,20 @@ export interface HubOptions {
   maxDevices: number;
   /** bytes queued to a device that does not read before it is closed (4031) */
   maxSendBacklogBytes: number;
+  /** HUB_METRICS_TOKEN: when set, GET /metrics needs it (or the operator token) as a Bearer token */
+  metricsToken?: string;
+  /** how long a dashboard session lasts from login */
+  sessionTtlMs: number;
+  /** most dashboard sessions kept; the oldest end first */
+  maxSessions: number;
+  /** HUB_MAX_HTTP_CONNECTIONS_PER_IP: open connections from one address that are not WebSockets */
+  maxHttpConnectionsPerIp: number;
+  /** time to send a request's headers (an upgrade's too) before 408 */
+  headersTimeoutMs: number;
+  /** time to send a whole request before 408 */
+  requestTimeoutMs: number;
+  /** time from an upgrade request to an open WebSocket */
+  upgradeTimeoutMs: number;
 }
 
 export const DEFAULTS: HubOptions = {
@@ -90,6 +104,12 @@ export const DEFAULTS: HubOptions = {
   maxAuthFailures: 20,
   maxDevices: 100_000,
   maxSendBacklogBytes: 1024 * 1024,
+  sessionTtlMs: 7 * 24 * 3600_000,
+  maxSessions: 1000,
+  maxHttpConnectionsPerIp: 256,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 15_000,
+  upgradeTimeoutMs: 5000,
 };
 
 export class ConfigError extends Error {}
@@ -131,6 +151,12 @@ function adminToken(raw: string | undefined): string | undefined {
   return raw;
 }
 
+function metricsToken(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  if (raw.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(raw)) throw new ConfigError(`HUB_METRICS_TOKEN: use at least ${MIN_ADMIN_TOKEN_LENGTH} characters without white space`);
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
   const influxUrl = env.INFLUX_URL || undefined;
   if (influxUrl) {
@@ -160,5 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     maxFramesPerSecond: integer(env, 'HUB_MAX_FRAMES_PER_SECOND', DEFAULTS.maxFramesPerSecond, 1, 10_000_000),
     maxConnectionsPerIp: integer(env, 'HUB_MAX_CONNECTIONS_PER_IP', DEFAULTS.maxConnectionsPerIp, 1, 10_000_000),
     maxDevices: integer(env, 'HUB_MAX_DEVICES', DEFAULTS.maxDevices, 1, 100_000_000),
+    maxHttpConnectionsPerIp: integer(env, 'HUB_MAX_HTTP_CONNECTIONS_PER_IP', DEFAULTS.maxHttpConnectionsPerIp, 1, 10_000_000),
+    metricsToken: metricsToken(env.HUB_METRICS_TOKEN),
   };
 }

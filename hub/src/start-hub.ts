@@ -1,17 +1,16 @@
 // Wires the hub's components together. main.ts calls this with the loaded config; tests call it
 // with their own options (port 0, temp data dir).
-import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { loadAdminToken } from './auth/admin-token.ts';
+import { OperatorAuth } from './auth/operator-auth.ts';
+import { createSqliteSessionStore } from './auth/session-store.ts';
 import { hashToken } from './auth/tokens.ts';
 import { DEFAULTS, type HubOptions } from './config.ts';
 import { createSqliteCommandLog } from './commands/command-log.ts';
 import { CommandService } from './commands/command-service.ts';
 import { createApp, type Health } from './http/app.ts';
+import { createHubServer } from './http/server.ts';
 import { mountDashboard } from './http/dashboard-routes.ts';
 import type { CommandResultFrame } from './protocol/index.ts';
 import { Ingest } from './ingest/ingest.ts';
@@ -25,7 +24,6 @@ import { createThreadedSqliteStore } from './store/threaded-sqlite-store.ts';
 import type { ReadingStore } from './store/store.ts';
 import { ConnectionGuard } from './transports/connection-guard.ts';
 import { createDeviceEndpoint } from './transports/device-ws.ts';
-import { rejectUpgrade } from './transports/reject-upgrade.ts';
 import { createSerialBridge, type SerialPortLike } from './transports/serial-bridge.ts';
 import { dataDirError, prepareDataDir } from './start-error.ts';
 
@@ -160,41 +158,28 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         silenceMs: options.serialSilenceMs, reopenMs: options.serialReopenMs, maxReopenMs: 5000, openPort: overrides.openSerialPort,
       })
     : null;
-  const adminTokenHash = hashToken(admin.token);
+  const sessions = createSqliteSessionStore({ path: join(options.dataDir, 'sessions.db'), maxSessions: options.maxSessions });
+  const auth = new OperatorAuth({
+    adminTokenHash: hashToken(admin.token), sessions, guard, sessionTtlMs: options.sessionTtlMs, secureCookies: !!options.tls,
+    metricsTokenHash: options.metricsToken ? hashToken(options.metricsToken) : undefined,
+  });
   const liveEndpoint = createLiveEndpoint({
-    bus: live, metrics, log, adminTokenHash,
+    bus: live, metrics, log, auth,
     coalesceAboveBytes: options.liveCoalesceBytes, stuckCloseMs: options.liveStuckMs, retryMs: 50, guard,
   });
   const app = createApp({
-    registry, ingest, store, metrics, log, health,
-    adminTokenHash,
+    registry, ingest, store, metrics, log, health, auth,
     maxQueryPoints: options.maxQueryPoints,
     maxDevices: options.maxDevices,
     commands: { service: commands, log: commandLog },
     consoleOf: (id) => serial?.consoleOf(id),
-    extend: (app) => mountDashboard(app, { adminTokenHash, log }),
+    extend: (app) => mountDashboard(app, { auth, log }),
   });
-
-  const server = (options.tls
-    ? createAdaptorServer({
-        fetch: app.fetch,
-        createServer: createHttpsServer,
-        serverOptions: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
-      })
-    : createAdaptorServer({ fetch: app.fetch })) as Server;
-  server.on('upgrade', function onUpgrade(req, socket, head) {
-    socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://hub');
-    if (url.pathname === '/ws/device') {
-      devices.handleUpgrade(req, socket, head, url).catch((err) => {
-        log.error({ err }, 'device upgrade failed');
-        rejectUpgrade(socket, 500, 'HUB_ERR_INTERNAL', 'internal error');
-      });
-    } else if (url.pathname === '/ws/live') {
-      liveEndpoint.handleUpgrade(req, socket, head);
-    } else {
-      rejectUpgrade(socket, 404, 'HUB_ERR_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
-    }
+  const server = createHubServer({
+    fetch: app.fetch, tls: options.tls, log, metrics,
+    upgrades: { '/ws/device': devices.handleUpgrade, '/ws/live': liveEndpoint.handleUpgrade },
+    maxHttpConnectionsPerIp: options.maxHttpConnectionsPerIp,
+    headersTimeoutMs: options.headersTimeoutMs, requestTimeoutMs: options.requestTimeoutMs, upgradeTimeoutMs: options.upgradeTimeoutMs,
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -224,6 +209,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         await commands.close();
         await store.close();
         await registry.close();
+        await sessions.close();
         logLimiter.close();
         log.info('hub stopped');
       })();

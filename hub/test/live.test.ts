@@ -34,8 +34,12 @@ describe('live channel /ws/live', () => {
   it('refuses missing or wrong operator tokens and cross-origin pages', async () => {
     await expect(liveClient(hub, {}).opened).rejects.toMatchObject({ status: 401 });
     await expect(liveClient(hub, { authorization: 'Bearer wrong' }).opened).rejects.toMatchObject({ status: 401 });
-    await expect(liveClient(hub, { cookie: `hub_token=${hub.adminToken}`, origin: 'http://evil.example' }).opened).rejects.toMatchObject({ status: 403 });
-    const viaCookie = liveClient(hub, { cookie: `hub_token=${hub.adminToken}` });
+    const login = await fetch(`${hub.url}/login`, { method: 'POST', body: JSON.stringify({ token: hub.adminToken }), headers: { 'content-type': 'application/json' } });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0];
+    await expect(liveClient(hub, { cookie, origin: 'http://evil.example' }).opened).rejects.toMatchObject({ status: 403 });
+    // the operator token is not a cookie credential; only a session is
+    await expect(liveClient(hub, { cookie: `hub_session=${hub.adminToken}` }).opened).rejects.toMatchObject({ status: 401 });
+    const viaCookie = liveClient(hub, { cookie });
     await viaCookie.opened;
     viaCookie.ws.close();
   });
@@ -72,6 +76,27 @@ describe('live channel /ws/live', () => {
     const closed = new Promise<number>((r) => client.ws.on('close', (code) => r(code)));
     client.ws.send('{"type":"subscribe","devices":42}');
     expect(await closed).toBe(4000);
+  });
+
+  it('treats any JSON value and any non-JSON as a bad subscription (4000), and stays up', async () => {
+    const bad: (string | Buffer)[] = [
+      'null', 'true', '0', '"subscribe"', '[]', '[{"type":"subscribe","devices":"*"}]', '{}', '{"type":null}',
+      '{"type":"subscribe","devices":null}', '{"type":"subscribe","devices":[1]}', '{"type":"subscribe","devices":"*","channels":{}}',
+      '{"type":"subscribe","devices":{"length":1}}', '{"__proto__":{"type":"subscribe"},"devices":"*"}', 'not json', '',
+      Buffer.from('{"type":"subscribe","devices":"*"}'),
+    ];
+    for (const message of bad) {
+      const client = liveClient(hub);
+      await client.opened;
+      const closed = new Promise<number>((r) => client.ws.on('close', (code) => r(code)));
+      client.ws.send(message);
+      expect(await closed, String(message)).toBe(4000);
+    }
+    const good = liveClient(hub);
+    await good.opened;
+    good.ws.send(JSON.stringify({ type: 'subscribe', devices: '*', channels: ['temperature'] }));
+    await waitFor(() => good.messages.some((m) => m.type === 'subscribed'), 'subscribed after the bad ones');
+    good.ws.close();
   });
 
   it('a subscriber that stops reading neither slows ingest nor other subscribers, gets coalesced, then closed', async () => {

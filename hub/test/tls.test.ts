@@ -59,6 +59,18 @@ describe.runIf(hasRealPart('openssl'))('TLS', () => {
     ws.close();
   });
 
+  it('marks the dashboard session cookie Secure', async () => {
+    const setCookie = await new Promise<string>((resolve, reject) => {
+      const req = request(hub.url + '/login', { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        resolve(String(res.headers['set-cookie']));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ token: hub.adminToken }));
+    });
+    expect(setCookie).toMatch(/^hub_session=[^;]+;.*HttpOnly.*; Secure$/);
+  });
+
   it('refuses plain http on the TLS port', async () => {
     await expect(fetch(hub.url.replace('https', 'http') + '/healthz')).rejects.toThrow();
   });

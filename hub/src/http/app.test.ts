@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OperatorAuthOptions } from '../auth/operator-auth.ts';
 import { hashToken } from '../auth/tokens.ts';
+import { testOperatorAuth } from '../test-support/operator-auth.ts';
 import { Ingest } from '../ingest/ingest.ts';
 import { createLocalLiveBus } from '../live/live-bus.ts';
 import { createMetrics } from '../metrics.ts';
@@ -33,18 +35,26 @@ describe('HTTP API', () => {
   let close: () => Promise<void>;
   const auth = { authorization: 'Bearer operator' };
 
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'hub-app-'));
+  function build(authOptions: Partial<OperatorAuthOptions> = {}) {
     const registry = createSqliteRegistry({ path: join(dir, 'registry.db') });
     const metrics = createMetrics();
     const log = pino({ level: 'silent' });
     store = new ListStore();
     const ingest = new Ingest({ store, registry, live: createLocalLiveBus(), metrics, log, batchSize: 100, flushIntervalMs: 5, maxFutureMs: 300_000 });
+    const operator = testOperatorAuth('operator', authOptions);
     app = createApp({
-      registry, ingest, store, metrics, log, adminTokenHash: hashToken('operator'), maxQueryPoints: 1000, maxDevices: 5,
+      registry, ingest, store, metrics, log, auth: operator.auth, maxQueryPoints: 1000, maxDevices: 5,
       health: async () => ({ status: store.down ? 'down' : 'ok', store: { kind: 'embedded', reachable: !store.down } }),
     });
-    close = () => registry.close();
+    close = async () => {
+      await registry.close();
+      await operator.close();
+    };
+  }
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hub-app-'));
+    build();
   });
   afterEach(async () => {
     await close();
@@ -142,5 +152,78 @@ describe('HTTP API', () => {
     const metrics = await (await app.request('/metrics')).text();
     expect(metrics).toContain('# TYPE hub_devices_connected gauge');
     expect(metrics).toContain('hub_readings_stored_total');
+  });
+
+  it('refuses bodies over the route limit with 413 while reading, before the token is checked', async () => {
+    const big = JSON.stringify({ token: 'x'.repeat(10_000) });
+    const login = await app.request('/login', { method: 'POST', body: big, headers: { 'content-type': 'application/json' } });
+    expect(login.status).toBe(413);
+    expect((await login.json()).error.code).toBe('HUB_ERR_TOO_LARGE');
+    expect(login.headers.get('connection')).toBe('close');
+    // without a length up front the body is counted as it streams in, and the stream is never read to its end
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(new Uint8Array(1024).fill(0x20));
+      },
+    });
+    const streamed = await app.request('/api/devices', { method: 'POST', body: endless, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(pulled).toBeLessThan(64);
+    const provision = await post({ id: 'big', name: 'n'.repeat(5000) });
+    expect(provision.status).toBe(413);
+    expect((await post({ id: 'small' })).status).toBe(201);
+    // a command's args may be 4096 bytes: its body fits (this app has no command routes, so 404), a larger one does not
+    const command = (args: unknown) => app.request('/api/devices/small/commands', { method: 'POST', body: JSON.stringify({ name: 'set', args }), headers: { ...auth, 'content-type': 'application/json' } });
+    expect((await command({ blob: 'a'.repeat(4090) })).status).toBe(404);
+    expect((await command({ blob: 'a'.repeat(9000) })).status).toBe(413);
+    const metrics = await (await app.request('/metrics')).text();
+    expect(metrics).toMatch(/hub_rejected_total\{code="HUB_ERR_TOO_LARGE"\} 4/);
+  });
+
+  it('gives the dashboard an opaque session cookie, not the token, and ends it on logout', async () => {
+    build({ secureCookies: true });
+    const login = await app.request('/login', { method: 'POST', body: JSON.stringify({ token: 'operator' }), headers: { 'content-type': 'application/json' } });
+    expect(login.status).toBe(204);
+    const setCookie = login.headers.get('set-cookie')!;
+    expect(setCookie).toMatch(/^hub_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+    expect(setCookie).not.toContain('operator');
+    const cookie = setCookie.split(';')[0];
+    expect((await app.request('/api/devices', { headers: { cookie } })).status).toBe(200);
+    const logout = await app.request('/logout', { method: 'POST', headers: { cookie } });
+    expect(logout.status).toBe(204);
+    expect(logout.headers.get('set-cookie')).toMatch(/^hub_session=; .*Max-Age=0/);
+    expect((await app.request('/api/devices', { headers: { cookie } })).status).toBe(401);
+    // the token itself is not a cookie credential, and a malformed cookie is a 401, not a 500
+    for (const bad of ['hub_session=operator', 'hub_token=operator', 'hub_session=%', 'hub_token=%', 'hub_session=%E0%A4%A']) {
+      const res = await app.request('/api/devices', { headers: { cookie: bad } });
+      expect(res.status, bad).toBe(401);
+      expect((await res.json()).error.code).toBe('HUB_ERR_UNAUTHORIZED');
+    }
+  });
+
+  it('throttles failed logins and wrong Bearer tokens per address with 429, but a good token always gets in', async () => {
+    const login = (token: string) => app.request('/login', { method: 'POST', body: JSON.stringify({ token }), headers: { 'content-type': 'application/json' } });
+    const statuses = [];
+    for (let i = 0; i < 8; i++) statuses.push((await login('wrong-token')).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    const refused = await login('wrong-token');
+    expect((await refused.json()).error.code).toBe('HUB_ERR_TOO_MANY_ATTEMPTS');
+    expect((await app.request('/api/devices', { headers: { authorization: 'Bearer nope' } })).status).toBe(429);
+    expect((await login('operator')).status).toBe(204);
+    expect((await app.request('/api/devices', { headers: auth })).status).toBe(200);
+    const metrics = await (await app.request('/metrics')).text();
+    expect(metrics).toMatch(/hub_rejected_total\{code="HUB_ERR_TOO_MANY_ATTEMPTS"\} [4-9]/);
+  });
+
+  it('asks for a token on /metrics only when one is configured', async () => {
+    build({ metricsTokenHash: hashToken('scrape-token-0123456789') });
+    expect((await app.request('/metrics')).status).toBe(401);
+    expect((await app.request('/metrics', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await app.request('/metrics', { headers: { authorization: 'Bearer scrape-token-0123456789' } })).status).toBe(200);
+    expect((await app.request('/metrics', { headers: auth })).status).toBe(200);
+    // the metrics token opens nothing else
+    expect((await app.request('/api/devices', { headers: { authorization: 'Bearer scrape-token-0123456789' } })).status).toBe(401);
   });
 });

@@ -1,9 +1,10 @@
 // The HTTP API: device registry, history, health and metrics. Tested in-process with app.request().
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
-import { isOperator, SESSION_COOKIE } from '../auth/operator-auth.ts';
-import { generateToken, hashToken, tokenMatches } from '../auth/tokens.ts';
+import type { AuthResult, OperatorAuth } from '../auth/operator-auth.ts';
+import { generateToken, hashToken } from '../auth/tokens.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import type { Metrics } from '../metrics.ts';
 import { DEVICE_ID_PATTERN } from '../protocol/index.ts';
@@ -11,6 +12,7 @@ import type { DeviceRecord, DeviceRegistry } from '../registry/registry.ts';
 import type { ReadingPoint, ReadingStore } from '../store/store.ts';
 import type { CommandLog } from '../commands/command-log.ts';
 import type { CommandService } from '../commands/command-service.ts';
+import { clientAddress } from './client-address.ts';
 import { mountCommandRoutes } from './command-routes.ts';
 import { parseHistoryParams } from './history-query.ts';
 import { HttpError } from './http-error.ts';
@@ -27,7 +29,7 @@ export interface AppOptions {
   store: ReadingStore;
   metrics: Metrics;
   log: Logger;
-  adminTokenHash: string;
+  auth: OperatorAuth;
   maxQueryPoints: number;
   maxDevices: number;
   health(): Promise<Health>;
@@ -39,12 +41,15 @@ export interface AppOptions {
 }
 
 export function createApp(options: AppOptions): Hono {
-  const { registry, ingest, store, metrics, log } = options;
+  const { registry, ingest, store, metrics, log, auth } = options;
   const app = new Hono();
 
   app.onError((err, c) => {
     if (err instanceof HttpError) {
       if (err.code === 'HUB_ERR_UNAUTHORIZED') metrics.authFailures.inc({ endpoint: 'api' });
+      if (err.code === 'HUB_ERR_TOO_MANY_ATTEMPTS' || err.code === 'HUB_ERR_TOO_LARGE') metrics.rejected.inc({ code: err.code });
+      // The rest of a refused body is not read: end the connection rather than leave it stalled.
+      if (err.code === 'HUB_ERR_TOO_LARGE') c.header('connection', 'close');
       return c.json(err.toJSON(), err.status);
     }
     log.error({ err, path: c.req.path }, 'request failed');
@@ -52,9 +57,16 @@ export function createApp(options: AppOptions): Hono {
   });
   app.notFound((c) => c.json(new HttpError('HUB_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
 
+  // Bodies are counted as they arrive and refused past their route's limit, before anything is
+  // buffered and before the token is checked: no request can grow the hub's memory.
+  app.use('*', async (c, next) => {
+    const maxSize = bodyLimitFor(c.req.method, c.req.path);
+    return bodyLimit({ maxSize, onError: () => { throw new HttpError('HUB_ERR_TOO_LARGE', `request body over ${maxSize} bytes`); } })(c, next);
+  });
+
   app.use('/api/*', async (c, next) => {
     const headers = { authorization: c.req.header('authorization'), cookie: c.req.header('cookie') };
-    if (!isOperator(headers, options.adminTokenHash)) throw new HttpError('HUB_ERR_UNAUTHORIZED', 'missing or wrong operator token');
+    refuseUnless(await auth.verify(headers, clientAddress(c)));
     // Cookie-authenticated writes must come from our own pages (the cookie is also SameSite=Strict).
     if (!headers.authorization && c.req.method !== 'GET' && !sameOrigin(c.req.header('origin'), c.req.header('host'))) {
       throw new HttpError('HUB_ERR_FORBIDDEN', 'cross-origin request');
@@ -62,16 +74,17 @@ export function createApp(options: AppOptions): Hono {
     await next();
   });
 
-  // The dashboard's login: trades the operator token for an HttpOnly cookie.
+  // The dashboard's login: trades the operator token for a session cookie.
   app.post('/login', async (c) => {
     const body = await c.req.json().catch(() => null);
     const token = typeof body?.token === 'string' ? body.token : '';
-    if (!tokenMatches(token, options.adminTokenHash)) throw new HttpError('HUB_ERR_UNAUTHORIZED', 'wrong operator token');
-    c.header('set-cookie', `${SESSION_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict`);
+    const result = await auth.login(token, clientAddress(c));
+    refuseUnless(result);
+    if (result.ok) c.header('set-cookie', result.cookie);
     return c.body(null, 204);
   });
-  app.post('/logout', (c) => {
-    c.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+  app.post('/logout', async (c) => {
+    c.header('set-cookie', await auth.logout(c.req.header('cookie')));
     return c.body(null, 204);
   });
 
@@ -166,6 +179,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get('/metrics', async (c) => {
+    refuseUnless(await auth.verifyMetrics({ authorization: c.req.header('authorization'), cookie: c.req.header('cookie') }, clientAddress(c)));
     for (const refresh of metrics.beforeScrape) refresh();
     return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
   });
@@ -175,6 +189,18 @@ export function createApp(options: AppOptions): Hono {
   }
   options.extend?.(app);
   return app;
+}
+
+/** Largest body each route takes; command args are at most 4096 bytes of JSON. */
+export function bodyLimitFor(method: string, path: string): number {
+  if (method === 'POST' && /^\/api\/devices\/[^/]+\/commands$/.test(path)) return 8 * 1024;
+  return 4 * 1024;
+}
+
+function refuseUnless(result: AuthResult): void {
+  if (result.ok) return;
+  if (result.code === 'HUB_ERR_TOO_MANY_ATTEMPTS') throw new HttpError(result.code, 'too many failed attempts from this address; back off');
+  throw new HttpError(result.code, 'missing or wrong operator token');
 }
 
 function sameOrigin(origin: string | undefined, host: string | undefined): boolean {

@@ -1,12 +1,15 @@
 // The dashboard's static routes on a bare Hono app: page, bundle, styles, headers, session probe.
 import { Hono } from 'hono';
-import { describe, expect, it } from 'vitest';
-import { hashToken } from '../auth/tokens.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testOperatorAuth } from '../test-support/operator-auth.ts';
 import { DASHBOARD_CSP, mountDashboard } from './dashboard-routes.ts';
+
+const operator = testOperatorAuth('operator');
+afterAll(() => operator.close());
 
 function dashboardApp() {
   const app = new Hono();
-  mountDashboard(app, { adminTokenHash: hashToken('operator') });
+  mountDashboard(app, { auth: operator.auth });
   return app;
 }
 
@@ -80,14 +83,20 @@ describe('dashboard routes', () => {
     const anonymous = await app.request('/session');
     expect(anonymous.status).toBe(200);
     expect(await anonymous.json()).toEqual({ operator: false });
-    const wrong = await app.request('/session', { headers: { cookie: 'hub_token=nope' } });
+    const wrong = await app.request('/session', { headers: { cookie: 'hub_session=nope' } });
     expect(await wrong.json()).toEqual({ operator: false });
-    const good = await app.request('/session', { headers: { cookie: 'hub_token=operator' } });
+    const login = await operator.auth.login('operator', 'unknown');
+    if (!login.ok) throw new Error('login refused');
+    const cookie = login.cookie.split(';')[0];
+    const good = await app.request('/session', { headers: { cookie } });
     expect(await good.json()).toEqual({ operator: true });
     expect(good.headers.get('cache-control')).toBe('no-store');
+    // another hub on the same host (cookies ignore ports) may have set one of the same name
+    const beside = await app.request('/session', { headers: { cookie: `hub_session=%; ${cookie}` } });
+    expect(await beside.json()).toEqual({ operator: true });
   });
 
-  it('has no session probe without the token hash', async () => {
+  it('has no session probe without operator auth', async () => {
     const app = new Hono();
     mountDashboard(app);
     expect((await app.request('/session')).status).toBe(404);

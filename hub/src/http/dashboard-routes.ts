@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, Hono } from 'hono';
 import type { Logger } from 'pino';
-import { isOperator } from '../auth/operator-auth.ts';
+import type { OperatorAuth } from '../auth/operator-auth.ts';
+import { clientAddress } from './client-address.ts';
 
 export const DASHBOARD_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; " +
@@ -28,7 +29,7 @@ export interface DashboardOptions {
    * Enables GET /session, which tells the page whether its cookie is still good. Without it the
    * page has to probe an /api route, and every such 401 shows up as an error in the browser console.
    */
-  adminTokenHash?: string;
+  auth?: OperatorAuth;
   log?: Logger;
 }
 
@@ -110,11 +111,14 @@ export function mountDashboard(app: Hono, options: DashboardOptions = {}): void 
   app.get('/assets/favicon.svg', (c) => send(c, () => file(join(root, 'favicon.svg')), 'image/svg+xml', 'max-age=86400'));
   app.all('/assets/*', (c) => c.text('no such dashboard asset', 404, SECURITY_HEADERS));
 
-  if (options.adminTokenHash) {
-    const hash = options.adminTokenHash;
-    app.get('/session', (c) => {
-      const operator = isOperator({ authorization: c.req.header('authorization'), cookie: c.req.header('cookie') }, hash);
-      return c.json({ operator }, 200, { 'cache-control': 'no-store' });
+  const auth = options.auth;
+  if (auth) {
+    app.get('/session', async (c) => {
+      const result = await auth.verify({ authorization: c.req.header('authorization'), cookie: c.req.header('cookie') }, clientAddress(c));
+      if (!result.ok && result.code === 'HUB_ERR_TOO_MANY_ATTEMPTS') {
+        return c.json({ error: { code: result.code, message: 'too many failed attempts from this address; back off' } }, 429);
+      }
+      return c.json({ operator: result.ok }, 200, { 'cache-control': 'no-store' });
     });
   }
 }

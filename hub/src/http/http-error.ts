@@ -5,8 +5,10 @@ export const HttpErrorCode = {
   HUB_ERR_FORBIDDEN: 403,
   HUB_ERR_NOT_FOUND: 404,
   HUB_ERR_CONFLICT: 409,
+  HUB_ERR_TOO_LARGE: 413,
   HUB_ERR_TOO_MANY_POINTS: 400,
   HUB_ERR_QUEUE_FULL: 429,
+  HUB_ERR_TOO_MANY_ATTEMPTS: 429,
   HUB_ERR_LIMIT: 403,
   HUB_ERR_STORE_UNAVAILABLE: 503,
   HUB_ERR_INTERNAL: 500,
@@ -18,7 +20,7 @@ export class HttpError extends Error {
     super(message);
     this.name = 'HttpError';
   }
-  get status(): 400 | 401 | 403 | 404 | 409 | 429 | 500 | 503 {
+  get status(): (typeof HttpErrorCode)[HttpErrorName] {
     return HttpErrorCode[this.code];
   }
   toJSON() {

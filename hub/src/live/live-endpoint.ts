@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { isOperator } from '../auth/operator-auth.ts';
+import type { OperatorAuth } from '../auth/operator-auth.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectionGuard } from '../transports/connection-guard.ts';
 import { rejectUpgrade } from '../transports/reject-upgrade.ts';
@@ -15,7 +15,7 @@ export interface LiveEndpointOptions {
   bus: LiveBus;
   metrics: Metrics;
   log: Logger;
-  adminTokenHash: string;
+  auth: OperatorAuth;
   /** past this many buffered bytes a client gets coalesced updates */
   coalesceAboveBytes: number;
   /** a client above the threshold this long is closed with 4008 */
@@ -123,21 +123,13 @@ class LiveClient {
     this.send({ type: 'dropped', total: this.dropped, devices: Object.fromEntries(this.droppedByDevice) });
   }
 
-  onMessage(data: RawData): void {
-    let message: { type?: unknown; devices?: unknown; channels?: unknown };
-    try {
-      message = JSON.parse(data.toString());
-    } catch {
-      return void this.ws.close(LIVE_CLOSE_BAD_MESSAGE, 'not JSON');
-    }
-    const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-    if (message.type !== 'subscribe' || !(message.devices === '*' || strings(message.devices)) || !(message.channels === undefined || strings(message.channels))) {
-      return void this.ws.close(LIVE_CLOSE_BAD_MESSAGE, 'expected {"type":"subscribe","devices":[...]|"*"}');
-    }
+  onMessage(data: RawData, isBinary: boolean): void {
+    const message = isBinary ? undefined : parseSubscription(data.toString());
+    if (!message) return void this.ws.close(LIVE_CLOSE_BAD_MESSAGE, 'expected {"type":"subscribe","devices":[...]|"*"}');
     this.subscription = {
       all: message.devices === '*',
-      devices: new Set(message.devices === '*' ? [] : (message.devices as string[])),
-      channels: message.channels ? new Set(message.channels as string[]) : null,
+      devices: new Set(message.devices === '*' ? [] : message.devices),
+      channels: message.channels ? new Set(message.channels) : null,
     };
     this.send({ type: 'subscribed', devices: message.devices, channels: message.channels ?? null });
   }
@@ -145,6 +137,27 @@ class LiveClient {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
   }
+}
+
+interface SubscribeMessage {
+  type: 'subscribe';
+  devices: string[] | '*';
+  channels?: string[];
+}
+
+/** A subscription, or undefined for anything else: any JSON value, or no JSON at all, may arrive. */
+export function parseSubscription(text: string): SubscribeMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { type, devices, channels } = value as Record<string, unknown>;
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  if (type !== 'subscribe' || !(devices === '*' || strings(devices)) || !(channels === undefined || strings(channels))) return undefined;
+  return { type, devices, channels };
 }
 
 export function createLiveEndpoint(options: LiveEndpointOptions) {
@@ -157,12 +170,11 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
   }
 
   return {
-    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
       const ip = req.socket.remoteAddress ?? 'unknown';
-      const refusal = options.guard.check(ip);
-      if (refusal) {
-        options.metrics.rejected.inc({ code: refusal });
-        return rejectUpgrade(socket, 429, refusal, 'too many connections or failed attempts from this address');
+      if (options.guard.tooManyConnections(ip)) {
+        options.metrics.rejected.inc({ code: 'HUB_ERR_TOO_MANY_CONNECTIONS' });
+        return rejectUpgrade(socket, 429, 'HUB_ERR_TOO_MANY_CONNECTIONS', 'too many connections from this address');
       }
       // The dashboard authenticates with a cookie, which a browser also sends for other sites' pages:
       // only same-origin pages may open the live channel.
@@ -171,18 +183,23 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
         options.metrics.authFailures.inc({ endpoint: 'live' });
         return rejectUpgrade(socket, 403, 'HUB_ERR_FORBIDDEN', 'cross-origin live connection');
       }
-      if (!isOperator(req.headers, options.adminTokenHash)) {
-        options.guard.authFailed(ip);
+      const auth = await options.auth.verify(req.headers, ip);
+      if (!auth.ok) {
         options.metrics.authFailures.inc({ endpoint: 'live' });
-        return rejectUpgrade(socket, 401, 'HUB_ERR_UNAUTHORIZED', 'missing or wrong operator token');
+        if (auth.code === 'HUB_ERR_TOO_MANY_ATTEMPTS') {
+          options.metrics.rejected.inc({ code: auth.code });
+          return rejectUpgrade(socket, 429, auth.code, 'too many failed attempts from this address; back off');
+        }
+        return rejectUpgrade(socket, 401, auth.code, 'missing or wrong operator token');
       }
-      const release = options.guard.opened(ip);
       wss.handleUpgrade(req, socket, head, (ws) => {
+        // Counted only once upgraded: ws answers a malformed handshake itself and never calls back.
+        const release = options.guard.opened(ip);
         const client = new LiveClient(ws, options);
         clients.add(client);
         unsubscribe ??= options.bus.subscribe(onLiveEvent);
         options.metrics.liveClients.inc();
-        ws.on('message', (data) => client.onMessage(data));
+        ws.on('message', (data, isBinary) => client.onMessage(data, isBinary));
         ws.on('error', (err) => options.log.debug({ err: err.message }, 'live socket error'));
         ws.on('close', () => {
           release();

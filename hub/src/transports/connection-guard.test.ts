@@ -12,30 +12,39 @@ describe('ConnectionGuard', () => {
     const { g } = guard();
     const close = g.opened('10.0.0.1');
     g.opened('10.0.0.1');
-    expect(g.check('10.0.0.1')).toBe('HUB_ERR_TOO_MANY_CONNECTIONS');
-    expect(g.check('10.0.0.2')).toBeNull();
+    expect(g.tooManyConnections('10.0.0.1')).toBe(true);
+    expect(g.tooManyConnections('10.0.0.2')).toBe(false);
     close();
     close(); // closing twice counts once
-    expect(g.check('10.0.0.1')).toBeNull();
+    expect(g.tooManyConnections('10.0.0.1')).toBe(false);
   });
 
   it('backs off an address after repeated auth failures, doubling up to the cap, without touching others', () => {
     const { g, advance } = guard();
     for (let i = 0; i < 3; i++) g.authFailed('10.0.0.9');
-    expect(g.check('10.0.0.9')).toBe('HUB_ERR_TOO_MANY_ATTEMPTS');
-    expect(g.check('10.0.0.1')).toBeNull();
+    expect(g.backingOff('10.0.0.9')).toBe(true);
+    expect(g.backingOff('10.0.0.1')).toBe(false);
     advance(101);
-    expect(g.check('10.0.0.9')).toBeNull();
+    expect(g.backingOff('10.0.0.9')).toBe(false);
     for (let i = 0; i < 3; i++) g.authFailed('10.0.0.9');
     advance(150);
-    expect(g.check('10.0.0.9')).toBe('HUB_ERR_TOO_MANY_ATTEMPTS'); // 200 ms now
+    expect(g.backingOff('10.0.0.9')).toBe(true); // 200 ms now
     advance(60);
-    expect(g.check('10.0.0.9')).toBeNull();
+    expect(g.backingOff('10.0.0.9')).toBe(false);
     for (let round = 0; round < 5; round++) for (let i = 0; i < 3; i++) g.authFailed('10.0.0.9');
     advance(399);
-    expect(g.check('10.0.0.9')).toBe('HUB_ERR_TOO_MANY_ATTEMPTS');
+    expect(g.backingOff('10.0.0.9')).toBe(true);
     advance(2);
-    expect(g.check('10.0.0.9')).toBeNull();
+    expect(g.backingOff('10.0.0.9')).toBe(false);
+  });
+
+  it('answers failures 401 until the backoff starts, then 429 without counting them, so the backoff ends on time', () => {
+    const { g, advance } = guard();
+    expect([1, 2, 3].map(() => g.authFailed('10.0.0.7'))).toEqual(['HUB_ERR_UNAUTHORIZED', 'HUB_ERR_UNAUTHORIZED', 'HUB_ERR_UNAUTHORIZED']);
+    for (let i = 0; i < 50; i++) expect(g.authFailed('10.0.0.7')).toBe('HUB_ERR_TOO_MANY_ATTEMPTS');
+    advance(101);
+    expect(g.backingOff('10.0.0.7')).toBe(false);
+    expect(g.authFailed('10.0.0.7')).toBe('HUB_ERR_UNAUTHORIZED');
   });
 
   it('forgets idle addresses', () => {

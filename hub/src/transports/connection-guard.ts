@@ -1,6 +1,9 @@
-// Per-IP limits in front of the WebSocket endpoints: open connections, and a backoff for
-// addresses that keep presenting wrong tokens. Refusals are answered before any token check, so a
-// burst of bad attempts costs the hub a map lookup each.
+// Per-address limits in front of every authenticated endpoint: open WebSocket connections, and a
+// backoff for addresses that keep presenting wrong tokens. Only failures are throttled: a good
+// token is checked first and always gets in, so a device behind the same NAT as a misbehaving one
+// (or the operator) is never locked out. Tokens are long enough (128 random bits for devices, at
+// least 16 characters for the operator) that the backoff is there to keep noise cheap, not to stop
+// guessing.
 
 export interface ConnectionGuardOptions {
   /** most open WebSocket connections from one address */
@@ -23,6 +26,8 @@ interface Address {
 }
 
 export type Refusal = 'HUB_ERR_TOO_MANY_CONNECTIONS' | 'HUB_ERR_TOO_MANY_ATTEMPTS';
+/** What a failed authentication answers: a plain 401, or 429 while the address is backing off. */
+export type AuthRefusal = 'HUB_ERR_UNAUTHORIZED' | 'HUB_ERR_TOO_MANY_ATTEMPTS';
 
 export class ConnectionGuard {
   private readonly addresses = new Map<string, Address>();
@@ -41,18 +46,27 @@ export class ConnectionGuard {
     return a;
   }
 
-  /** Why a new connection from `ip` is refused, or null. */
-  check(ip: string): Refusal | null {
+  /** Whether another WebSocket from `ip` would exceed the per-address limit. */
+  tooManyConnections(ip: string): boolean {
     const a = this.addresses.get(ip);
-    if (!a) return null;
-    if (a.blockedUntil > this.now()) return 'HUB_ERR_TOO_MANY_ATTEMPTS';
-    if (a.connections >= this.options.maxConnectionsPerIp) return 'HUB_ERR_TOO_MANY_CONNECTIONS';
-    return null;
+    return a !== undefined && a.connections >= this.options.maxConnectionsPerIp;
   }
 
-  authFailed(ip: string): void {
+  /** Whether `ip` is backing off after repeated wrong tokens. */
+  backingOff(ip: string): boolean {
+    const a = this.addresses.get(ip);
+    return a !== undefined && a.blockedUntil > this.now();
+  }
+
+  /**
+   * Records a wrong or missing token from `ip` and says how to answer it. Failures while the
+   * address is already backing off are answered 429 and not counted again, so the backoff ends on
+   * time however fast the failures come.
+   */
+  authFailed(ip: string): AuthRefusal {
     const a = this.entry(ip);
     const now = this.now();
+    if (a.blockedUntil > now) return 'HUB_ERR_TOO_MANY_ATTEMPTS';
     if (now - a.windowStart > this.options.failureWindowMs) {
       a.windowStart = now;
       a.failures = 0;
@@ -64,6 +78,7 @@ export class ConnectionGuard {
       a.failures = 0;
       a.windowStart = now;
     }
+    return 'HUB_ERR_UNAUTHORIZED';
   }
 
   /** Counts an open connection; returns the function that uncounts it. */

@@ -170,21 +170,26 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
   return {
     async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
       const ip = req.socket.remoteAddress ?? 'unknown';
-      const refusal = options.guard.check(ip);
-      if (refusal) {
-        metrics.rejected.inc({ code: refusal });
-        return rejectUpgrade(socket, 429, refusal, refusal === 'HUB_ERR_TOO_MANY_ATTEMPTS' ? 'too many failed attempts; back off' : 'too many connections from this address');
+      if (options.guard.tooManyConnections(ip)) {
+        metrics.rejected.inc({ code: 'HUB_ERR_TOO_MANY_CONNECTIONS' });
+        return rejectUpgrade(socket, 429, 'HUB_ERR_TOO_MANY_CONNECTIONS', 'too many connections from this address');
       }
+      // The token is checked before the address's failure backoff: a good device behind the same
+      // NAT as a misbehaving one still connects; only failures are throttled.
       const token = tokenFromRequest(req.headers.authorization, url);
       const device = token ? await registry.findByTokenHash(hashToken(token)) : undefined;
       if (!token || !device?.tokenHash || !tokenMatches(token, device.tokenHash)) {
-        options.guard.authFailed(ip);
+        const refusal = options.guard.authFailed(ip);
         metrics.authFailures.inc({ endpoint: 'device' });
+        if (refusal === 'HUB_ERR_TOO_MANY_ATTEMPTS') {
+          metrics.rejected.inc({ code: refusal });
+          return rejectUpgrade(socket, 429, refusal, 'too many failed attempts; back off');
+        }
         log.warn({ ip }, 'device upgrade refused: bad token');
-        return rejectUpgrade(socket, 401, 'HUB_ERR_UNAUTHORIZED', 'missing or wrong device token');
+        return rejectUpgrade(socket, 401, refusal, 'missing or wrong device token');
       }
-      const release = options.guard.opened(ip);
-      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, device.id, release));
+      // Counted only once upgraded: ws answers a malformed handshake itself and never calls back.
+      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, device.id, options.guard.opened(ip)));
     },
 
     /** Ends every device connection [FP-9: FP_ERR_SHUTDOWN → 1001]. */

@@ -1,0 +1,119 @@
+// The hub's one listening socket: HTTP for the Hono app, WebSocket upgrades routed by path. What
+// reaches it before any token is checked is bounded here: header size, time to send headers and a
+// request, unfinished upgrades, and connections per address that have not become WebSockets.
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerOptions } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.ts';
+import { rejectUpgrade } from '../transports/reject-upgrade.ts';
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => Promise<void>;
+
+export interface HubServerOptions {
+  fetch: (request: Request, env: unknown) => Response | Promise<Response>;
+  tls?: { certFile: string; keyFile: string };
+  /** WebSocket endpoints by path */
+  upgrades: Record<string, UpgradeHandler>;
+  log: Logger;
+  metrics: Metrics;
+  /** open connections from one address that are not (yet) WebSockets; more are dropped at accept */
+  maxHttpConnectionsPerIp: number;
+  /** time a client has to send a request's headers (408 after) */
+  headersTimeoutMs: number;
+  /** time a client has to send a whole request, body included (408 after) */
+  requestTimeoutMs: number;
+  /** time from an upgrade request's headers to an open WebSocket or an answer */
+  upgradeTimeoutMs: number;
+}
+
+/** Node's default, stated so the README's number stays true: larger headers get 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** The request target as a URL, or undefined when it is not one (e.g. `//[`). */
+export function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    // Prefixing keeps `//host/...` a path, as the request line meant it, not a protocol-relative URL.
+    return new URL(target?.startsWith('/') ? `http://hub${target}` : (target ?? ''));
+  } catch {
+    return undefined;
+  }
+}
+
+export function createHubServer(options: HubServerOptions): Server {
+  const { log, metrics } = options;
+  const serverOptions: ServerOptions = {
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeout: options.headersTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    // Node checks the two timeouts above this often (30 s by default, which would triple them).
+    connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
+  };
+  const server = (options.tls
+    ? createAdaptorServer({
+        fetch: options.fetch,
+        createServer: createHttpsServer,
+        serverOptions: { ...serverOptions, handshakeTimeout: options.headersTimeoutMs, cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
+      })
+    : createAdaptorServer({ fetch: options.fetch, serverOptions })) as Server;
+
+  const httpConnections = new Map<string, number>();
+  const counted = new WeakSet<Socket>();
+  function uncount(socket: Socket): void {
+    if (!counted.delete(socket)) return;
+    const ip = socket.remoteAddress ?? 'unknown';
+    const left = (httpConnections.get(ip) ?? 1) - 1;
+    if (left > 0) httpConnections.set(ip, left);
+    else httpConnections.delete(ip);
+  }
+  // With TLS the count starts once the handshake is done (the socket a request arrives on);
+  // handshakes themselves are bounded in time by handshakeTimeout.
+  server.prependListener(options.tls ? 'secureConnection' : 'connection', function onConnection(socket: Socket) {
+    const ip = socket.remoteAddress ?? 'unknown';
+    const open = httpConnections.get(ip) ?? 0;
+    if (open >= options.maxHttpConnectionsPerIp) {
+      metrics.rejected.inc({ code: 'HUB_ERR_TOO_MANY_CONNECTIONS' });
+      socket.destroy();
+      return;
+    }
+    httpConnections.set(ip, open + 1);
+    counted.add(socket);
+    socket.once('close', () => uncount(socket));
+  });
+
+  server.on('upgrade', function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    // From here the WebSocket endpoints count this connection (once it is open), not the HTTP limit.
+    uncount(socket as Socket);
+    socket.on('error', () => socket.destroy());
+    const timer = setTimeout(() => {
+      metrics.rejected.inc({ code: 'HUB_ERR_UPGRADE_TIMEOUT' });
+      socket.destroy();
+    }, options.upgradeTimeoutMs);
+    timer.unref();
+    const done = () => clearTimeout(timer);
+    try {
+      const url = requestUrl(req.url);
+      if (!url) return void (done(), rejectUpgrade(socket, 400, 'HUB_ERR_BAD_REQUEST', 'not a valid request target'));
+      const handler = Object.hasOwn(options.upgrades, url.pathname) ? options.upgrades[url.pathname] : undefined;
+      if (!handler) return void (done(), rejectUpgrade(socket, 404, 'HUB_ERR_NOT_FOUND', 'no WebSocket endpoint at this path'));
+      handler(req, socket, head, url).then(done, (err) => {
+        done();
+        upgradeFailed(err, socket);
+      });
+    } catch (err) {
+      done();
+      upgradeFailed(err, socket);
+    }
+  });
+
+  function upgradeFailed(err: unknown, socket: Duplex): void {
+    log.error({ err }, 'upgrade failed');
+    metrics.rejected.inc({ code: 'HUB_ERR_INTERNAL' });
+    rejectUpgrade(socket, 500, 'HUB_ERR_INTERNAL', 'internal error');
+  }
+
+  return server;
+}
