@@ -1,5 +1,5 @@
 // Trades the operator token for the session cookie; the token is not kept by the page.
-import type { Api } from './api.ts';
+import { ApiError, type Api } from './api.ts';
 import { h, setText } from './dom.ts';
 
 export function loginView(api: Api, onLoggedIn: () => void, notice?: string): HTMLElement {
@@ -21,8 +21,8 @@ export function loginView(api: Api, onLoggedIn: () => void, notice?: string): HT
           return onLoggedIn();
         }
         setText(error, 'That token is not right.');
-      } catch {
-        setText(error, 'The hub is not reachable.');
+      } catch (err) {
+        setText(error, err instanceof ApiError && err.status === 429 ? 'Too many wrong tokens from this address: wait a minute, then try again.' : 'The hub is not reachable.');
       } finally {
         submit.disabled = false;
       }
