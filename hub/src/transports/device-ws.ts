@@ -185,7 +185,7 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
           metrics.rejected.inc({ code: refusal });
           return rejectUpgrade(socket, 429, refusal, 'too many failed attempts; back off');
         }
-        log.warn({ ip }, 'device upgrade refused: bad token');
+        options.session.logLimiter.warn(ip, { ip }, 'device upgrade refused: bad token');
         return rejectUpgrade(socket, 401, refusal, 'missing or wrong device token');
       }
       // Counted only once upgraded: ws answers a malformed handshake itself and never calls back.
