@@ -65,8 +65,10 @@ async function startHub(env: Record<string, string>, command: 'node' | 'npm' = '
 /** Runs the built entry to its end. */
 async function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const running = launch(process.execPath, [ENTRY, ...args], env);
+  // 'close' comes once the output pipes are drained too; 'exit' can come before the last line
+  const closed = new Promise((r) => running.child.once('close', r));
   const code = await running.exited;
-  await new Promise((r) => setImmediate(r));
+  await closed;
   return { code, stdout: running.stdout(), stderr: running.stderr() };
 }
 
