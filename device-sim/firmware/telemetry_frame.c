@@ -704,6 +704,8 @@ const char *tf_error_name(int code) {
   case TF_ERR_STORE_UNAVAILABLE: return "FP_ERR_STORE_UNAVAILABLE";
   case TF_ERR_SHUTDOWN: return "FP_ERR_SHUTDOWN";
   case TF_ERR_NOT_READING: return "FP_ERR_NOT_READING";
+  case TF_ERR_TOO_MANY_CHANNELS: return "FP_ERR_TOO_MANY_CHANNELS";
+  case TF_ERR_DEVICE_LIMIT: return "FP_ERR_DEVICE_LIMIT";
   case TF_ERR_NO_SPACE: return "TF_ERR_NO_SPACE";
   default: return "?";
   }

@@ -94,6 +94,8 @@ extern "C" {
 #define TF_ERR_STORE_UNAVAILABLE 29
 #define TF_ERR_SHUTDOWN 30
 #define TF_ERR_NOT_READING 31
+#define TF_ERR_TOO_MANY_CHANNELS 32
+#define TF_ERR_DEVICE_LIMIT 33
 /* Library-only: the caller's buffer is too small. Not an FP-9 code; never sent. */
 #define TF_ERR_NO_SPACE 100
 

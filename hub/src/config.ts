@@ -62,6 +62,8 @@ export interface HubOptions {
   maxDevices: number;
   /** bytes queued to a device that does not read before it is closed (4031) */
   maxSendBacklogBytes: number;
+  /** [FP-4.1.4] distinct channel names one device may declare over its lifetime */
+  maxChannelNamesPerDevice: number;
   /** HUB_METRICS_TOKEN: when set, GET /metrics needs it (or the operator token) as a Bearer token */
   metricsToken?: string;
   /** how long a dashboard session lasts from login */
@@ -104,6 +106,7 @@ export const DEFAULTS: HubOptions = {
   maxAuthFailures: 20,
   maxDevices: 100_000,
   maxSendBacklogBytes: 1024 * 1024,
+  maxChannelNamesPerDevice: 256,
   sessionTtlMs: 7 * 24 * 3600_000,
   maxSessions: 1000,
   maxHttpConnectionsPerIp: 256,

@@ -127,6 +127,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   const ingest = new Ingest({
     store, registry, live, metrics, log, logLimiter,
     batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, maxFutureMs: options.maxFutureMs,
+    maxChannelNamesPerDevice: options.maxChannelNamesPerDevice,
   });
   const commandLog = createSqliteCommandLog({ path: join(options.dataDir, 'commands.db') });
   const commands = new CommandService({
@@ -154,7 +155,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   });
   const serial = options.serial.length > 0
     ? createSerialBridge({
-        ports: options.serial, registry, metrics, log, live, session,
+        ports: options.serial, registry, metrics, log, live, session, maxDevices: options.maxDevices,
         silenceMs: options.serialSilenceMs, reopenMs: options.serialReopenMs, maxReopenMs: 5000, openPort: overrides.openSerialPort,
       })
     : null;

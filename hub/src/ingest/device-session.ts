@@ -88,6 +88,9 @@ export class DeviceSession {
       const refusal = await this.handlers.admit(frame.deviceId);
       if (this.ended) return;
       if (refusal) return this.fail(refusal, `device ${frame.deviceId} refused`);
+      const channelRefusal = await this.handlers.ingest.admitChannels(frame);
+      if (this.ended) return;
+      if (channelRefusal) return this.fail(channelRefusal.code, channelRefusal.text);
       if (this.device && this.device.id !== frame.deviceId) this.handlers.ingest.disconnected(this.device, this.link);
       this.device = await this.handlers.ingest.hello(this.link, frame);
       if (this.ended) {

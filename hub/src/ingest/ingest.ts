@@ -23,7 +23,15 @@ export interface IngestOptions {
   flushIntervalMs: number;
   /** [FP-4.2.4] samples further ahead of the hub clock are rejected */
   maxFutureMs: number;
+  /** [FP-4.1.4] distinct channel names one device may declare over its lifetime (default 256) */
+  maxChannelNamesPerDevice?: number;
   now?: () => number;
+}
+
+/** Why a HELLO's channels are refused. */
+export interface ChannelRefusal {
+  code: 'FP_ERR_BAD_PAYLOAD' | 'FP_ERR_TOO_MANY_CHANNELS';
+  text: string;
 }
 
 const WATERMARK_SAVE_MS = 1000;
@@ -89,6 +97,23 @@ export class Ingest {
 
   isOnline(id: string): boolean {
     return this.devices.get(id)?.link != null;
+  }
+
+  /**
+   * [FP-4.1.4] Each channel name becomes a stored series (an InfluxDB tag value): a device that
+   * invents names (from values, dates, counters) would grow the store without bound and, past
+   * InfluxDB's per-tag limit, get every batch holding a new name refused. So names are unique per
+   * HELLO and bounded per device over its lifetime.
+   */
+  async admitChannels(frame: HelloFrame): Promise<ChannelRefusal | null> {
+    const names = frame.channels.map((c) => c.name);
+    const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+    if (duplicate !== undefined) return { code: 'FP_ERR_BAD_PAYLOAD', text: `channel name ${JSON.stringify(duplicate)} declared twice` };
+    const max = this.options.maxChannelNamesPerDevice ?? 256;
+    if (!(await this.options.registry.addChannelNames(frame.deviceId, names, max))) {
+      return { code: 'FP_ERR_TOO_MANY_CHANNELS', text: `more than ${max} distinct channel names over the device's lifetime` };
+    }
+    return null;
   }
 
   /** [FP-4.1] Binds a link to a device and answers with the resume point. */

@@ -19,6 +19,8 @@ export const ErrorCode = {
   FP_ERR_STORE_UNAVAILABLE: 29,
   FP_ERR_SHUTDOWN: 30,
   FP_ERR_NOT_READING: 31,
+  FP_ERR_TOO_MANY_CHANNELS: 32,
+  FP_ERR_DEVICE_LIMIT: 33,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCode;

@@ -32,5 +32,10 @@ export interface DeviceRegistry {
   /** [FP-4.1.3] HELLO replaces firmware and channels */
   updateHello(id: string, hello: { firmware: string; channels: ChannelDescriptor[]; session: number }): Promise<void>;
   saveWatermarks(marks: readonly Watermark[]): Promise<void>;
+  /**
+   * [FP-4.1.4] Records the channel names a device declares, unless that would take it past `max`
+   * distinct names over its lifetime; then records none and returns false.
+   */
+  addChannelNames(id: string, names: readonly string[], max: number): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -46,11 +46,31 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
       session INTEGER,
       acked_seq INTEGER NOT NULL DEFAULT 0
     )`);
+  db.exec(`CREATE TABLE IF NOT EXISTS channel_names (
+      device_id TEXT NOT NULL,
+      name TEXT NOT NULL,
+      PRIMARY KEY (device_id, name)
+    ) WITHOUT ROWID`);
   const insert = db.prepare(`INSERT INTO devices (id, name, token_hash, transport, created_at) VALUES (?, ?, ?, ?, ?)`);
   const byId = db.prepare<[string], Row>(`SELECT * FROM devices WHERE id = ?`);
   const byToken = db.prepare<[string], Row>(`SELECT * FROM devices WHERE token_hash = ?`);
   const all = db.prepare<[], Row>(`SELECT * FROM devices ORDER BY id`);
-  const remove = db.prepare(`DELETE FROM devices WHERE id = ?`);
+  const removeDevice = db.prepare(`DELETE FROM devices WHERE id = ?`);
+  const removeNames = db.prepare(`DELETE FROM channel_names WHERE device_id = ?`);
+  const remove = db.transaction((id: string) => {
+    removeNames.run(id);
+    return removeDevice.run(id).changes > 0;
+  });
+  const nameCount = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM channel_names WHERE device_id = ?`);
+  const hasName = db.prepare<[string, string], { one: number }>(`SELECT 1 AS one FROM channel_names WHERE device_id = ? AND name = ?`);
+  const insertName = db.prepare(`INSERT OR IGNORE INTO channel_names (device_id, name) VALUES (?, ?)`);
+  const addNames = db.transaction((id: string, names: readonly string[], max: number) => {
+    const fresh = [...new Set(names)].filter((name) => !hasName.get(id, name));
+    if (fresh.length === 0) return true;
+    if (nameCount.get(id)!.n + fresh.length > max) return false;
+    for (const name of fresh) insertName.run(id, name);
+    return true;
+  });
   const count = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM devices`);
   const hello = db.prepare(`UPDATE devices SET firmware = ?, channels = ?,
       acked_seq = CASE WHEN session IS ? THEN acked_seq ELSE 0 END, session = ? WHERE id = ?`);
@@ -79,7 +99,10 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
       return count.get()!.n;
     },
     async delete(id) {
-      return remove.run(id).changes > 0;
+      return remove(id);
+    },
+    async addChannelNames(id, names, max) {
+      return addNames(id, names, max);
     },
     async updateHello(id, { firmware, channels, session }) {
       hello.run(firmware, JSON.stringify(channels), session, session, id);

@@ -14,10 +14,11 @@ describe('serial bridge (mock binding)', () => {
     MockBinding.reset();
   });
 
-  async function setup() {
+  async function setup(extra: Parameters<typeof startTestHub>[0] = {}) {
     MockBinding.createPort('/dev/mock-mcu', { record: true });
     let port: SerialPortMock | undefined;
     hub = await startTestHub({
+      ...extra,
       serial: [{ path: '/dev/mock-mcu', baudRate: 115200 }],
       openSerialPort: (path, baudRate) => (port = new SerialPortMock({ path, baudRate, autoOpen: false })),
     });
@@ -59,5 +60,20 @@ describe('serial bridge (mock binding)', () => {
     send(encodeLine({ type: 'hello', session: 6, deviceId: 'mock-mcu', firmware: '', channels: TEST_CHANNELS }));
     send(encodeLine({ type: 'readings', seq: 1, samples: [{ channel: 3, type: 'i32', offset: 0, value: 1 }] }));
     await waitFor(() => written().some((f) => f.type === 'ack' && f.ackedSeq === 1), 'ACK after HELLO');
+  });
+
+  it('refuses a serial HELLO that claims a WebSocket device, and new devices past HUB_MAX_DEVICES [FP-6.2]', async () => {
+    const { hub, written, send } = await setup({ maxDevices: 2 });
+    await hub.provision('ws-dev');
+    send(encodeLine({ type: 'hello', session: 7, deviceId: 'ws-dev', firmware: '', channels: TEST_CHANNELS }));
+    await waitFor(() => written().some((f) => f.type === 'error' && f.code === ErrorCode.FP_ERR_DEVICE_MISMATCH), 'DEVICE_MISMATCH');
+    expect((await (await hub.api('/api/devices/ws-dev')).json()).transport).toBe('ws');
+    // one slot left: the first new serial id takes it, the next one is refused
+    send(encodeLine({ type: 'hello', session: 7, deviceId: 'mcu-a', firmware: '', channels: TEST_CHANNELS }));
+    await waitFor(() => written().some((f) => f.type === 'ack'), 'mcu-a registered');
+    send(encodeLine({ type: 'hello', session: 8, deviceId: 'mcu-b', firmware: '', channels: TEST_CHANNELS }));
+    await waitFor(() => written().some((f) => f.type === 'error' && f.code === ErrorCode.FP_ERR_DEVICE_LIMIT), 'DEVICE_LIMIT');
+    expect((await hub.api('/api/devices/mcu-b')).status).toBe(404);
+    expect((await (await hub.api('/api/devices')).json()).map((d: { id: string }) => d.id)).toEqual(['mcu-a', 'ws-dev']);
   });
 });

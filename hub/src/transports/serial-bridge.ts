@@ -10,7 +10,7 @@ import type { DeviceLink } from '../ingest/device-link.ts';
 import { DeviceSession, type SessionHandlers } from '../ingest/device-session.ts';
 import type { LiveBus } from '../live/live-bus.ts';
 import type { Metrics } from '../metrics.ts';
-import { decodeLine, encodeLine, ErrorCode, MAX_LINE_LENGTH, ProtocolError } from '../protocol/index.ts';
+import { decodeLine, encodeLine, ErrorCode, MAX_LINE_LENGTH, ProtocolError, type ErrorName } from '../protocol/index.ts';
 import type { DeviceRegistry } from '../registry/registry.ts';
 import { LineLengthGuard } from './line-length-guard.ts';
 
@@ -28,6 +28,8 @@ export interface SerialBridgeOptions {
   log: Logger;
   live: LiveBus;
   session: Omit<SessionHandlers, 'admit'>;
+  /** HUB_MAX_DEVICES: a serial device registering itself counts like a provisioned one */
+  maxDevices: number;
   /** [FP-6.4] silence after which the device shows offline */
   silenceMs: number;
   /** first reopen delay after an unplug; doubles up to maxReopenMs */
@@ -146,13 +148,16 @@ class BridgedPort {
     session.onFrame(decoded.frame);
   }
 
-  private async admit(deviceId: string) {
+  private async admit(deviceId: string): Promise<ErrorName | null> {
+    const { registry, maxDevices } = this.options;
+    const known = await registry.get(deviceId);
+    // [FP-6.2] the port vouches for whoever is on it, not for a device that holds a token
+    if (known) return known.tokenHash === null ? null : 'FP_ERR_DEVICE_MISMATCH';
+    if ((await registry.count()) >= maxDevices) return 'FP_ERR_DEVICE_LIMIT';
     // [FP-6.2] the port is trusted by configuration: an unknown device registers itself
-    if (!(await this.options.registry.get(deviceId))) {
-      await this.options.registry.create({ id: deviceId, name: deviceId, tokenHash: null, transport: 'serial' });
-      // a device may send a new id with every HELLO
-      this.limitedLog.info(this.spec.path, { deviceId, path: this.spec.path }, 'serial device registered');
-    }
+    await registry.create({ id: deviceId, name: deviceId, tokenHash: null, transport: 'serial' });
+    // a device may send a new id with every HELLO
+    this.limitedLog.info(this.spec.path, { deviceId, path: this.spec.path }, 'serial device registered');
     return null;
   }
 
