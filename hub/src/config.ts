@@ -189,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     maxFramesPerSecond: integer(env, 'HUB_MAX_FRAMES_PER_SECOND', DEFAULTS.maxFramesPerSecond, 1, 10_000_000),
     maxConnectionsPerIp: integer(env, 'HUB_MAX_CONNECTIONS_PER_IP', DEFAULTS.maxConnectionsPerIp, 1, 10_000_000),
     maxDevices: integer(env, 'HUB_MAX_DEVICES', DEFAULTS.maxDevices, 1, 100_000_000),
+    maxChannelNamesPerDevice: integer(env, 'HUB_MAX_CHANNEL_NAMES_PER_DEVICE', DEFAULTS.maxChannelNamesPerDevice, 1, 1_000_000),
     maxHttpConnectionsPerIp: integer(env, 'HUB_MAX_HTTP_CONNECTIONS_PER_IP', DEFAULTS.maxHttpConnectionsPerIp, 1, 10_000_000),
     metricsToken: metricsToken(env.HUB_METRICS_TOKEN),
   };

@@ -16,7 +16,7 @@ message naming the variable.
       bind address
   HUB_DATA_DIR                  default ./data
       embedded store (readings.db), device registry (registry.db), command log (commands.db),
-      outage spool (spool/), operator token (admin-token)
+      outage spool (spool/), dashboard sessions (sessions.db), operator token (admin-token)
   INFLUX_URL                    unset
       e.g. http://127.0.0.1:8086/telemetry (database in the path; user:password in the URL are
       sent as basic auth). When set, readings go to InfluxDB instead of the embedded store
@@ -42,7 +42,10 @@ message naming the variable.
   HUB_MAX_HTTP_CONNECTIONS_PER_IP  default 256
       open connections from one address that are not WebSockets
   HUB_MAX_DEVICES               default 100000
-      provisioned devices; more get HUB_ERR_LIMIT
+      provisioned devices and serial devices that registered themselves; more get HUB_ERR_LIMIT
+  HUB_MAX_CHANNEL_NAMES_PER_DEVICE  default 256
+      distinct channel names one device may declare over its lifetime; a HELLO past it is
+      refused (FP_ERR_TOO_MANY_CHANNELS, close 4032)
 
 Logs are JSON lines on stdout; messages for the person starting the hub (a generated operator
 token, why it could not start) go to stderr. SIGINT or SIGTERM stops the hub cleanly: it writes
