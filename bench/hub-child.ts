@@ -65,9 +65,11 @@ try {
     host: '127.0.0.1',
     dataDir,
     adminToken: BENCH_ADMIN_TOKEN,
-    // The per-device frame-rate limit is policy, not cost: closed-loop devices would be throttled
-    // by it long before the hub runs out of CPU. Its check still runs on every frame.
+    // The per-device budgets are policy, not cost: closed-loop devices would be throttled by them
+    // long before the hub runs out of CPU. Their check still runs on every frame.
     maxFramesPerSecond: 10_000_000,
+    maxReadingsPerSecond: 1_000_000_000,
+    maxBytesPerSecond: 1_000_000_000_000,
     ...(config.batchSize ? { batchSize: config.batchSize } : {}),
     ...(config.flushIntervalMs ? { flushIntervalMs: config.flushIntervalMs } : {}),
   };

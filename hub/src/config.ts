@@ -52,6 +52,10 @@ export interface HubOptions {
   serialReopenMs: number;
   /** HUB_MAX_FRAMES_PER_SECOND: per device; above it the hub stops reading the socket */
   maxFramesPerSecond: number;
+  /** HUB_MAX_READINGS_PER_SECOND: samples per device; above it the hub stops reading the socket */
+  maxReadingsPerSecond: number;
+  /** HUB_MAX_BYTES_PER_SECOND: frame bytes per device; above it the hub stops reading the socket */
+  maxBytesPerSecond: number;
   /** a device over the frame rate this long without a break is closed (4026) */
   rateLimitCloseMs: number;
   /** HUB_MAX_CONNECTIONS_PER_IP: open WebSockets (device and live) from one address */
@@ -101,6 +105,8 @@ export const DEFAULTS: HubOptions = {
   serialSilenceMs: 15_000,
   serialReopenMs: 250,
   maxFramesPerSecond: 1000,
+  maxReadingsPerSecond: 20_000,
+  maxBytesPerSecond: 1024 * 1024,
   rateLimitCloseMs: 5000,
   maxConnectionsPerIp: 2000,
   maxAuthFailures: 20,
@@ -187,6 +193,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     spoolMaxBytes: integer(env, 'HUB_SPOOL_MAX_BYTES', DEFAULTS.spoolMaxBytes, 0, Number.MAX_SAFE_INTEGER),
     logLevel: env.HUB_LOG_LEVEL || DEFAULTS.logLevel,
     maxFramesPerSecond: integer(env, 'HUB_MAX_FRAMES_PER_SECOND', DEFAULTS.maxFramesPerSecond, 1, 10_000_000),
+    maxReadingsPerSecond: integer(env, 'HUB_MAX_READINGS_PER_SECOND', DEFAULTS.maxReadingsPerSecond, 1, 1_000_000_000),
+    maxBytesPerSecond: integer(env, 'HUB_MAX_BYTES_PER_SECOND', DEFAULTS.maxBytesPerSecond, 16 * 1024, 1_000_000_000_000),
     maxConnectionsPerIp: integer(env, 'HUB_MAX_CONNECTIONS_PER_IP', DEFAULTS.maxConnectionsPerIp, 1, 10_000_000),
     maxDevices: integer(env, 'HUB_MAX_DEVICES', DEFAULTS.maxDevices, 1, 100_000_000),
     maxChannelNamesPerDevice: integer(env, 'HUB_MAX_CHANNEL_NAMES_PER_DEVICE', DEFAULTS.maxChannelNamesPerDevice, 1, 1_000_000),

@@ -24,6 +24,7 @@ export function createMetrics() {
     spoolBytes: new Gauge({ name: 'hub_spool_bytes', help: 'Bytes waiting in the outage spool', registers: [registry] }),
     spoolDropped: new Counter({ name: 'hub_spool_dropped_readings_total', help: 'Readings dropped because the outage spool was full', registers: [registry] }),
     liveDropped: new Counter({ name: 'hub_live_dropped_total', help: 'Live updates coalesced away for slow subscribers', registers: [registry] }),
+    deviceThrottled: new Counter({ name: 'hub_device_throttled_total', help: 'Times a device over its frames, readings or bytes budget was paused or closed, by budget', labelNames: ['budget'], registers: [registry] }),
     liveClients: new Gauge({ name: 'hub_live_clients', help: 'Open /ws/live connections', registers: [registry] }),
   };
   // prom-client hashes label values on every inc(); frames arrive too often for that

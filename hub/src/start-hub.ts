@@ -148,7 +148,8 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   });
   const devices = createDeviceEndpoint({
     registry, metrics, log, session, guard,
-    maxFramesPerSecond: options.maxFramesPerSecond, rateLimitCloseMs: options.rateLimitCloseMs,
+    maxFramesPerSecond: options.maxFramesPerSecond, maxReadingsPerSecond: options.maxReadingsPerSecond, maxBytesPerSecond: options.maxBytesPerSecond,
+    rateLimitCloseMs: options.rateLimitCloseMs,
     maxSendBacklogBytes: options.maxSendBacklogBytes,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,

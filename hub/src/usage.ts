@@ -36,7 +36,11 @@ message naming the variable.
       pino level: fatal, error, warn, info, debug, trace
   HUB_MAX_FRAMES_PER_SECOND     default 1000
       per device; above it the hub stops reading the device's socket, and closes it (4026) after
-      5 s over the limit
+      5 s over budget without a break
+  HUB_MAX_READINGS_PER_SECOND   default 20000
+      samples per device, the same way
+  HUB_MAX_BYTES_PER_SECOND      default 1048576
+      frame bytes per device, the same way (at least 16384)
   HUB_MAX_CONNECTIONS_PER_IP    default 2000
       open WebSockets (device and live) from one address; more get HTTP 429
   HUB_MAX_HTTP_CONNECTIONS_PER_IP  default 256

@@ -57,7 +57,7 @@ const documented = new Set<number>([1000, 1001, 1006, 1009, ...Object.keys(Error
 describe('fuzzing the device endpoint', () => {
   let hub: TestHub;
   beforeAll(async () => {
-    hub = await startTestHub({ maxFramesPerSecond: 1_000_000 });
+    hub = await startTestHub({ maxFramesPerSecond: 1_000_000, maxReadingsPerSecond: 1_000_000_000, maxBytesPerSecond: 1_000_000_000 });
   });
   afterAll(() => hub?.stop());
 

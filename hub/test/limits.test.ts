@@ -2,7 +2,7 @@
 // address, wrong-token bursts, devices that never read, and operator-only APIs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeFrame } from '../src/protocol/index.ts';
+import { decodeFrame, encodeFrame, ErrorCode, type Frame } from '../src/protocol/index.ts';
 import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
 import { openRawWs } from '../src/test-support/raw-ws.ts';
 
@@ -48,6 +48,50 @@ describe('limits', () => {
     const metrics = await (await fetch(hub.url + '/metrics')).text();
     expect(metrics).toMatch(/hub_rejected_total\{code="FP_ERR_RATE_LIMIT"\} 1/);
     await calm.close();
+  });
+
+  it('a device writing fat frames flat out is paused, then gets ERROR FP_ERR_RATE_LIMIT and 4026 (not a presence timeout), while another keeps streaming', async () => {
+    // presence far shorter than the close delay: the hub must not count its own pauses as silence
+    const strict = await startTestHub({ maxReadingsPerSecond: 5000, rateLimitCloseMs: 2000, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 600 });
+    try {
+      const calm = strict.device('calm-2', await strict.provision('calm-2'));
+      await calm.connect();
+      const token = await strict.provision('fat-1');
+      const ws = new WebSocket(strict.url.replace('http', 'ws') + '/ws/device', { headers: { authorization: `Bearer ${token}` } });
+      const frames: Frame[] = [];
+      ws.on('message', (data: Buffer) => frames.push(decodeFrame(data)));
+      const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+      ws.send(encodeFrame({ type: 'hello', session: 1, deviceId: 'fat-1', firmware: '', channels: [{ id: 1, type: 'i32', name: 'n', unit: '' }] }));
+      const t0 = Date.now() - 60_000;
+      const fat = (seq: number) => encodeFrame({ type: 'readings', seq, baseTime: t0, samples: Array.from({ length: 1600 }, (_, i) => ({ channel: 1, type: 'i32' as const, offset: i, value: i })) });
+      let seq = 0;
+      let open = true;
+      void closed.then(() => (open = false));
+      let n = 0;
+      const calmTimer = setInterval(() => calm.sendReadings([{ channel: 3, type: 'i32', offset: 0, value: n }], t0 + n++), 20);
+      try {
+        // flat out: as fast as the socket takes it
+        while (open) {
+          if (ws.bufferedAmount < 1024 * 1024) ws.send(fat(++seq));
+          else await new Promise((r) => setTimeout(r, 5));
+          if (seq % 20 === 0) await new Promise((r) => setImmediate(r));
+        }
+        expect(await closed).toBe(4026);
+      } finally {
+        clearInterval(calmTimer);
+      }
+      expect(frames.some((f) => f.type === 'error' && f.code === ErrorCode.FP_ERR_RATE_LIMIT)).toBe(true);
+      await calm.waitAcked();
+      expect(calm.connected).toBe(true);
+      const stored = await (await strict.api(`/api/devices/calm-2/readings?channel=count&from=${t0}&to=${t0 + 60_000}`)).json();
+      expect(stored.points).toHaveLength(n);
+      const metrics = await (await strict.api('/metrics')).text();
+      expect(metrics).toMatch(/hub_device_throttled_total\{budget="readings"\} [1-9]/);
+      expect(metrics).toMatch(/hub_rejected_total\{code="FP_ERR_RATE_LIMIT"\} 1/);
+    } finally {
+      await strict.stop();
+    }
   });
 
   it('refuses more connections from one address than allowed with 429', async () => {

@@ -102,7 +102,7 @@ describe('logging', () => {
 
   it('a device sending ERROR frames and unknown command results in a loop gets a bounded number of lines; the hub keeps serving', async () => {
     const { log, lines } = memoryLog();
-    const hub = await startTestHub({ log, maxFramesPerSecond: 100_000 });
+    const hub = await startTestHub({ log, maxFramesPerSecond: 100_000, maxBytesPerSecond: 100_000_000 });
     hubs.push(hub);
     const device = hub.device('log-loud', await hub.provision('log-loud'));
     await device.connect();

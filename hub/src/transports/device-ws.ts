@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import { closeCodeFor, decodeFrame, encodeFrame, ErrorCode, MAX_FRAME, ProtocolError, type Frame } from '../protocol/index.ts';
 import type { DeviceRegistry } from '../registry/registry.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
+import { DeviceBudget } from './device-budget.ts';
 import { rejectUpgrade } from './reject-upgrade.ts';
 
 export interface DeviceEndpointOptions {
@@ -22,8 +23,10 @@ export interface DeviceEndpointOptions {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   guard: ConnectionGuard;
-  /** frames per second one device may send; above it the hub stops reading its socket */
+  /** frames, readings (samples) and bytes per second one device may send; above any, the hub stops reading its socket */
   maxFramesPerSecond: number;
+  maxReadingsPerSecond: number;
+  maxBytesPerSecond: number;
   /** a device throttled this long without a break is closed with 4026 */
   rateLimitCloseMs: number;
   /** bytes waiting to be sent to a device that does not read before it is closed with 4031 */
@@ -34,6 +37,8 @@ interface Connection {
   ws: WebSocket;
   session: DeviceSession;
   lastHeard: number;
+  /** the hub stopped reading this device's socket for a while (over budget) */
+  throttled: boolean;
 }
 
 export function createDeviceEndpoint(options: DeviceEndpointOptions) {
@@ -41,12 +46,13 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
   // [FP-7.2] ws refuses bigger messages with 1009 before buffering them
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, perMessageDeflate: false, clientTracking: false });
   const connections = new Set<Connection>();
+  const budgetText = `${options.maxFramesPerSecond} frames/s, ${options.maxReadingsPerSecond} readings/s, ${options.maxBytesPerSecond} bytes/s`;
 
   const heartbeat = setInterval(() => {
     const now = Date.now();
     options.guard.prune();
     for (const conn of connections) {
-      if (now - conn.lastHeard > options.heartbeatTimeoutMs) {
+      if (!conn.throttled && now - conn.lastHeard > options.heartbeatTimeoutMs) {
         const deviceId = conn.session.deviceId;
         options.session.logLimiter.info(deviceId ?? 'ws', { deviceId, transport: 'ws', silentMs: now - conn.lastHeard }, 'device silent; closing');
         conn.ws.terminate();
@@ -98,28 +104,24 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
         return (await registry.get(deviceId)) ? null : 'FP_ERR_UNKNOWN_DEVICE';
       },
     });
-    const conn: Connection = { ws, session, lastHeard: Date.now() };
+    const conn: Connection = { ws, session, lastHeard: Date.now(), throttled: false };
     connections.add(conn);
 
-    // [FP-9 FP_ERR_RATE_LIMIT] a token bucket per connection; one second of burst
-    const perMs = options.maxFramesPerSecond / 1000;
-    const bucket = { tokens: options.maxFramesPerSecond, last: Date.now(), throttledSince: 0, lastThrottle: 0 };
-    function withinRate(now: number): boolean {
-      bucket.tokens = Math.min(options.maxFramesPerSecond, bucket.tokens + (now - bucket.last) * perMs) - 1;
-      bucket.last = now;
-      if (bucket.tokens >= 0) return true;
-      if (now - bucket.lastThrottle > 1000) bucket.throttledSince = now;
-      bucket.lastThrottle = now;
-      if (now - bucket.throttledSince > options.rateLimitCloseMs) {
-        session.fail('FP_ERR_RATE_LIMIT', `more than ${options.maxFramesPerSecond} frames/s for ${options.rateLimitCloseMs} ms`);
-        return false;
-      }
-      if (!ws.isPaused) {
-        // stop reading until the bucket has room again: TCP pushes back on the device
-        ws.pause();
-        setTimeout(() => ws.resume(), Math.ceil(-bucket.tokens / perMs)).unref();
-      }
-      return true;
+    const budget = new DeviceBudget({
+      framesPerSecond: options.maxFramesPerSecond, readingsPerSecond: options.maxReadingsPerSecond,
+      bytesPerSecond: options.maxBytesPerSecond, closeAfterMs: options.rateLimitCloseMs,
+    }, conn.lastHeard);
+    /** Stops reading until the budget has room again: TCP pushes back on the device. */
+    function throttle(pauseMs: number): void {
+      if (conn.throttled) return;
+      conn.throttled = true;
+      ws.pause();
+      setTimeout(() => {
+        conn.throttled = false;
+        // the hub chose not to read: that time is not the device's silence [FP-6.3]
+        conn.lastHeard = Date.now();
+        ws.resume();
+      }, pauseMs).unref();
     }
 
     ws.on('message', function onDeviceMessage(data: RawData, isBinary: boolean) {
@@ -127,14 +129,28 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
       if (ws.readyState !== ws.OPEN) return;
       const now = Date.now();
       conn.lastHeard = now;
-      if (!withinRate(now)) return;
       if (!isBinary) return refuse(new ProtocolError('FP_ERR_BAD_TYPE', 'text message; frames are binary')); // [FP-7.1]
       let frame: Frame;
       try {
         frame = decodeFrame(data as Buffer);
       } catch (err) {
         if (err instanceof ProtocolError) return refuse(err);
-        throw err;
+        limitedLog.error(deviceId, { deviceId, err }, 'frame decoder failed');
+        return refuse(new ProtocolError('FP_ERR_BAD_PAYLOAD', 'undecodable frame'));
+      }
+      // [FP-9 FP_ERR_RATE_LIMIT]
+      const verdict = budget.charge(now, (data as Buffer).length, frame.type === 'readings' ? frame.samples.length : 0);
+      if (verdict.kind === 'close') {
+        metrics.deviceThrottled.inc({ budget: verdict.budget });
+        session.fail('FP_ERR_RATE_LIMIT', `over the ${verdict.budget} budget (${budgetText}) for ${options.rateLimitCloseMs} ms`);
+        // read the peer's close frame, and do not wait long for a device that is busy writing
+        ws.resume();
+        setTimeout(() => ws.terminate(), 1000).unref();
+        return;
+      }
+      if (verdict.kind === 'pause') {
+        metrics.deviceThrottled.inc({ budget: verdict.budget });
+        throttle(verdict.pauseMs);
       }
       session.onFrame(frame);
     });
