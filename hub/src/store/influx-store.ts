@@ -20,10 +20,10 @@
 // that measured about 400k points/s against 300k/s, and its host pool answers "no host available"
 // for a back-off period after any failure, which would delay noticing that InfluxDB is back.
 import { escape } from 'influx';
-import type { Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
+import { DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 import { WriteRejectedError } from './errors.ts';
-import { compareChannelThenTime } from './channel-order.ts';
-import { normalizeQuery, validateReadings } from './validate.ts';
+import { compareCodePoints } from './channel-order.ts';
+import { normalizeQuery, validateReadings, type NormalizedQuery } from './validate.ts';
 
 export const INFLUX_MEASUREMENT = 'readings';
 export const INFLUX_RETENTION_POLICY = 'telemetry_rp';
@@ -36,6 +36,8 @@ export interface InfluxStoreOptions {
   retention?: string;
   /** bound on every request to InfluxDB, so a dead or stalled server cannot hang a write; default 5000 */
   timeoutMs?: number;
+  /** bound on a whole history query, all its requests together; default 10 s */
+  queryTimeoutMs?: number;
 }
 
 export interface InfluxStore extends ReadingStore {
@@ -52,6 +54,14 @@ const PING_TIMEOUT_MS = 2000;
 const NS_PER_MS = 1_000_000n;
 const MIN_NS = -9_223_372_036_854_775_806n;
 const MAX_NS = 9_223_372_036_854_775_806n;
+
+// influxd cannot put an infinite MEAN() into JSON: it ends the answer with this line instead.
+const INFINITE_RESULT = /unsupported value: [+-]Inf/;
+// 2^-64 and 2^64: see meanStatement.
+const SCALE_DOWN = '0.0000000000000000000542101086242752217003726400434970855712890625'; // InfluxQL has no exponents
+const SCALE_UP = '18446744073709551616.0';
+
+class InfiniteResultError extends Error {}
 
 const NEEDS_ENCODING = /[\\\u0000-\u001f\u007f]/;
 const ENCODED_PREFIX = '\\~';
@@ -108,6 +118,8 @@ function parseUrl(raw: string): Target {
   return { base: `${url.protocol}//${url.host}${prefix}`, database, headers };
 }
 
+type Deadline = { at: number; ms: number };
+
 interface QueryResult {
   error?: string;
   partial?: boolean;
@@ -117,6 +129,7 @@ interface QueryResult {
 export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
   const target = parseUrl(options.url);
   const timeoutMs = options.timeoutMs ?? 5000;
+  const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   const duration = retentionDuration(options.retention);
   const db = escape.quoted(target.database);
   const rp = escape.quoted(INFLUX_RETENTION_POLICY);
@@ -125,13 +138,20 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
   let opening: Promise<void> | undefined;
   let closed = false;
 
-  async function request(url: string, init: RequestInit & { timeout?: number }): Promise<{ status: number; body: string }> {
+  async function request(url: string, init: RequestInit & { timeout?: number; deadline?: Deadline }): Promise<{ status: number; body: string }> {
     if (closed) throw new Error('the InfluxDB store is closed');
-    const ms = init.timeout ?? timeoutMs;
+    let ms = init.timeout ?? timeoutMs;
+    // Within a query, the query's own bound cuts the request short (influxd stops a query whose
+    // client went away); a server that does not answer at all is still "did not answer".
+    const left = init.deadline ? init.deadline.at - Date.now() : Infinity;
+    if (left <= 0) throw new QueryTimeoutError(init.deadline!.ms);
+    const queryBound = left < ms;
+    if (queryBound) ms = left;
     try {
       const res = await fetch(url, { ...init, headers: { ...target.headers, ...init.headers }, signal: AbortSignal.timeout(ms) });
       return { status: res.status, body: await res.text() };
     } catch (err) {
+      if ((err as Error).name === 'TimeoutError' && queryBound) throw new QueryTimeoutError(init.deadline!.ms);
       if ((err as Error).name === 'TimeoutError') throw new Error(`InfluxDB at ${target.base} did not answer within ${ms} ms`, { cause: err });
       throw new Error(`InfluxDB at ${target.base} is unreachable: ${(err as Error).message}`, { cause: err });
     }
@@ -139,17 +159,19 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
 
   // Chunked: without it InfluxDB 1.x cuts a series at 10,000 points and marks it partial.
   // Each line of the answer is one JSON chunk; a series may continue over several chunks.
-  async function influxql(q: string, withDatabase = true): Promise<QueryResult[]> {
+  async function influxql(q: string, withDatabase = true, deadline?: Deadline): Promise<QueryResult[]> {
     const params = new URLSearchParams({ q, epoch: 'ms', chunked: 'true', chunk_size: '10000' });
     if (withDatabase) params.set('db', target.database);
     const { status, body } = await request(`${target.base}/query`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: params.toString(),
+      deadline,
     });
     const results: QueryResult[] = [];
     for (const line of body.split('\n')) {
       if (!line.trim()) continue;
+      if (INFINITE_RESULT.test(line) && !line.startsWith('{')) throw new InfiniteResultError(line);
       let parsed: { error?: string; results?: (QueryResult & { statement_id?: number })[] } | undefined;
       try {
         parsed = JSON.parse(line);
@@ -202,6 +224,34 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     throw new Error(`InfluxDB write failed (HTTP ${status}): ${body.slice(0, 500)}`);
   }
 
+  /** The device's channel names, from the index (no points read), in the contract's order. */
+  async function channelsOf(deviceId: string, deadline: Deadline): Promise<string[]> {
+    const [result] = await influxql(`SHOW TAG VALUES FROM ${from} WITH KEY = "channel" WHERE device = ${stringLiteral(encodeTagValue(deviceId))}`, true, deadline);
+    const names = (result?.series ?? []).flatMap((series) => series.values.map((row) => decodeTagValue(String((row as unknown[])[1]))));
+    return [...new Set(names)].sort(compareCodePoints);
+  }
+
+  /** At most `limit` [time, value] rows of one channel, raw or aggregated, in time order. */
+  async function readChannel(q: NormalizedQuery, channel: string, limit: number, deadline: Deadline): Promise<[number, number][]> {
+    const where = `device = ${stringLiteral(encodeTagValue(q.deviceId))} AND channel = ${stringLiteral(encodeTagValue(channel))}`;
+    const range = `time >= ${nanoseconds(q.from)} AND time < ${nanoseconds(q.to)}`;
+    const windows = q.agg?.every !== undefined ? ` GROUP BY time(${q.agg.every}ms) fill(none)` : '';
+    let statement: string;
+    if (!q.agg) statement = `SELECT value FROM ${from} WHERE ${where} AND ${range} ORDER BY time ASC LIMIT ${limit}`;
+    else statement = `SELECT ${q.agg.fn}(value) FROM ${from} WHERE ${where} AND ${range}${windows} LIMIT ${limit}`;
+    const rows = async (text: string) => (await influxql(text, true, deadline))[0]?.series?.flatMap((series) => series.values) ?? [];
+    try {
+      return await rows(statement);
+    } catch (err) {
+      if (!(err instanceof InfiniteResultError) || q.agg?.fn !== 'mean') throw err;
+      // MEAN() sums first, and the sum of finite values can overflow (two of 1.79e308). Then the
+      // mean is taken of the values scaled by 2^-64, which no count below 2^64 can overflow, and
+      // scaled back: scaling by a power of two is exact for normal numbers, so it is the same mean.
+      const scaled = `SELECT value * ${SCALE_DOWN} AS v FROM ${from} WHERE ${where} AND ${range}`;
+      return rows(`SELECT mean(v) * ${SCALE_UP} FROM (${scaled}) WHERE ${range}${windows} LIMIT ${limit}`);
+    }
+  }
+
   return {
     database: target.database,
     open,
@@ -227,26 +277,23 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
       if (closed) throw new Error('the InfluxDB store is closed');
       const q = normalizeQuery(query);
       if (q.empty) return [];
+      const ms = query.timeoutMs ?? queryTimeoutMs;
+      const deadline = { at: Date.now() + ms, ms };
       await open();
-      let where = `device = ${stringLiteral(encodeTagValue(q.deviceId))}`;
-      if (q.channel !== undefined) where += ` AND channel = ${stringLiteral(encodeTagValue(q.channel))}`;
-      where += ` AND time >= ${nanoseconds(q.from)} AND time < ${nanoseconds(q.to)}`;
-      // LIMIT applies per series; the overall first `limit` points are cut below after sorting.
-      let statement: string;
-      if (!q.agg) statement = `SELECT value FROM ${from} WHERE ${where} GROUP BY channel ORDER BY time ASC LIMIT ${q.limit}`;
-      else {
-        const groupBy = q.agg.every !== undefined ? `time(${q.agg.every}ms), channel fill(none)` : 'channel';
-        statement = `SELECT ${q.agg.fn}(value) FROM ${from} WHERE ${where} GROUP BY ${groupBy} LIMIT ${q.limit}`;
-      }
-      const [result] = await influxql(statement);
+      // LIMIT in InfluxQL applies per series: over 64 channels one statement could return 64 × limit
+      // points. So channels are read one after another, in the contract's order, each limited to
+      // what the answer still has room for, and the whole query never returns more than `limit`.
+      const channels = q.channel !== undefined ? [q.channel] : await channelsOf(q.deviceId, deadline);
       const points: ReadingPoint[] = [];
-      for (const series of result.series ?? []) {
-        const channel = decodeTagValue(series.tags?.channel ?? '');
-        // A whole-range aggregate is stamped `from` by the contract; InfluxDB's stamp for it depends on its version.
-        for (const [time, value] of series.values) points.push({ channel, time: q.agg && q.agg.every === undefined ? q.from : time, value });
+      for (const channel of channels) {
+        const room = q.limit - points.length;
+        if (room <= 0) break;
+        for (const [time, value] of await readChannel(q, channel, room, deadline)) {
+          // A whole-range aggregate is stamped `from` by the contract; InfluxDB's stamp for it depends on its version.
+          points.push({ channel, time: q.agg && q.agg.every === undefined ? q.from : time, value });
+        }
       }
-      points.sort(compareChannelThenTime);
-      return points.length > q.limit ? points.slice(0, q.limit) : points;
+      return points;
     },
 
     async ping() {

@@ -16,7 +16,8 @@ describeStoreContract('SQLite', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
-});
+  // in-thread: every call runs to its end before it returns; the threaded store is the isolated one
+}, { isolatedReads: false });
 
 describe('SQLite store', () => {
   it('keeps readings across close and reopen, in WAL mode with full sync', async () => {

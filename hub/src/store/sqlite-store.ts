@@ -37,14 +37,25 @@ PRAGMA user_version = 1;
 // SQLite's % truncates toward zero; this floors, so windows stay aligned to the epoch before 1970 too.
 const WINDOW_START = '(r.time - ((r.time % @every) + @every) % @every)';
 
+// AVG() sums first, and the sum of finite values can overflow to Infinity (two of 1.79e308). Then
+// the mean is taken of the values scaled by 2^-64, which no count below 2^64 can overflow, and scaled
+// back: scaling by a power of two is exact for normal numbers, so the answer is the same mean.
+const MEAN_SQL = `CASE WHEN abs(SUM(r.value)) <= 1.7976931348623157e308 THEN AVG(r.value)
+  ELSE AVG(r.value * 5.421010862427522e-20) * 18446744073709551616.0 END`;
+
 const AGG_SQL = {
-  mean: 'AVG(r.value)',
+  mean: MEAN_SQL,
   min: 'MIN(r.value)',
   max: 'MAX(r.value)',
   count: 'COUNT(*)',
   // SQLite documents that with a lone max() the bare columns come from the row holding the maximum.
   last: 'r.value, MAX(r.time)',
 } as const;
+
+// Called for every row a query reads. better-sqlite3 cannot interrupt a statement, and a thread
+// running a statement does not stop when it is terminated until it runs JavaScript again: this
+// call is where a query thread that is taken down (past its time bound) stops, within a row.
+const SCAN_CHECK = 'hub_scanned';
 
 // Errors that mean the data itself is unacceptable; anything else (full disk, I/O, busy) may pass.
 const REFUSED = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/;
@@ -86,28 +97,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
     for (const r of readings) upsert.run(seriesId(r.deviceId, r.channel), r.time, r.value);
   });
 
-  const statements = new Map<string, Database.Statement<Record<string, unknown>, ReadingPoint>>();
-  function statementFor(q: NormalizedQuery): Database.Statement<Record<string, unknown>, ReadingPoint> {
-    const key = `${q.agg?.fn ?? 'raw'}/${q.agg?.every !== undefined}/${q.channel !== undefined}`;
-    let stmt = statements.get(key);
-    if (stmt) return stmt;
-    const where = `s.device = @device ${q.channel !== undefined ? 'AND s.channel = @channel' : ''} AND r.time >= @from AND r.time < @to`;
-    let sql: string;
-    if (!q.agg) {
-      sql = `SELECT s.channel AS channel, r.time AS time, r.value AS value
-        FROM series s JOIN readings r ON r.series_id = s.id WHERE ${where}
-        ORDER BY s.channel, r.time LIMIT @limit`;
-    } else {
-      const window = q.agg.every !== undefined ? WINDOW_START : '@from';
-      const value = q.agg.fn === 'last' ? AGG_SQL.last : `${AGG_SQL[q.agg.fn]} AS value`;
-      sql = `SELECT s.channel AS channel, ${window} AS time, ${value}
-        FROM series s JOIN readings r ON r.series_id = s.id WHERE ${where}
-        GROUP BY s.channel, 2 ORDER BY s.channel, 2 LIMIT @limit`;
-    }
-    stmt = db.prepare<Record<string, unknown>, ReadingPoint>(sql);
-    statements.set(key, stmt);
-    return stmt;
-  }
+  const read = createQueryRunner(db);
 
   let closed = false;
   function assertOpen(): void {
@@ -134,13 +124,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
 
     async query(query: ReadingQuery) {
       assertOpen();
-      const q = normalizeQuery(query);
-      if (q.empty) return [];
-      const params: Record<string, unknown> = { device: q.deviceId, from: q.from, to: q.to, limit: q.limit };
-      if (q.channel !== undefined) params.channel = q.channel;
-      if (q.agg?.every !== undefined) params.every = q.agg.every;
-      const rows = statementFor(q).all(params);
-      return q.agg?.fn === 'last' ? rows.map(({ channel, time, value }) => ({ channel, time, value })) : rows;
+      return read(query);
     },
 
     async ping() {
@@ -154,4 +138,64 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
       db.close();
     },
   };
+}
+
+/** Builds and caches the history statements on a connection; answers a query synchronously. */
+function createQueryRunner(db: Database.Database): (query: ReadingQuery) => ReadingPoint[] {
+  db.function(SCAN_CHECK, { deterministic: false, directOnly: true }, (_time: unknown) => 1);
+  const statements = new Map<string, Database.Statement<Record<string, unknown>, ReadingPoint>>();
+  function statementFor(q: NormalizedQuery): Database.Statement<Record<string, unknown>, ReadingPoint> {
+    const key = `${q.agg?.fn ?? 'raw'}/${q.agg?.every !== undefined}/${q.channel !== undefined}`;
+    let stmt = statements.get(key);
+    if (stmt) return stmt;
+    const where = `s.device = @device ${q.channel !== undefined ? 'AND s.channel = @channel' : ''} AND r.time >= @from AND r.time < @to AND ${SCAN_CHECK}(r.time)`;
+    let sql: string;
+    if (!q.agg) {
+      // LIMIT bounds the whole answer, all channels together; rows come in index order, so no more
+      // than `limit` are read.
+      sql = `SELECT s.channel AS channel, r.time AS time, r.value AS value
+        FROM series s JOIN readings r ON r.series_id = s.id WHERE ${where}
+        ORDER BY s.channel, r.time LIMIT @limit`;
+    } else {
+      const window = q.agg.every !== undefined ? WINDOW_START : '@from';
+      const value = q.agg.fn === 'last' ? AGG_SQL.last : `${AGG_SQL[q.agg.fn]} AS value`;
+      sql = `SELECT s.channel AS channel, ${window} AS time, ${value}
+        FROM series s JOIN readings r ON r.series_id = s.id WHERE ${where}
+        GROUP BY s.channel, 2 ORDER BY s.channel, 2 LIMIT @limit`;
+    }
+    stmt = db.prepare<Record<string, unknown>, ReadingPoint>(sql);
+    statements.set(key, stmt);
+    return stmt;
+  }
+
+  return (query) => {
+    const q = normalizeQuery(query);
+    if (q.empty) return [];
+    const params: Record<string, unknown> = { device: q.deviceId, from: q.from, to: q.to, limit: q.limit };
+    if (q.channel !== undefined) params.channel = q.channel;
+    if (q.agg?.every !== undefined) params.every = q.agg.every;
+    const rows = statementFor(q).all(params);
+    return q.agg?.fn === 'last' ? rows.map(({ channel, time, value }) => ({ channel, time, value })) : rows;
+  };
+}
+
+export interface SqliteReader {
+  query(query: ReadingQuery): ReadingPoint[];
+  close(): void;
+}
+
+/**
+ * A read-only connection to a store's database, for history queries beside the writer: in WAL mode
+ * readers and the writer do not wait for each other, each reader seeing the last commit before its
+ * query began. The database must exist (the writer creates it).
+ */
+export function openSqliteReader(path: string): SqliteReader {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    return { query: createQueryRunner(db), close: () => db.close() };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
 }

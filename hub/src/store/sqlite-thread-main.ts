@@ -1,6 +1,7 @@
-// Runs the embedded store inside a worker thread and answers the main thread's requests.
+// Runs the embedded store inside worker threads and answers the main thread's requests: one writer
+// thread (writes, ping) and reader threads, each with a read-only connection, for history queries.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createSqliteStore } from './sqlite-store.ts';
+import { createSqliteStore, openSqliteReader } from './sqlite-store.ts';
 import type { Reading, ReadingQuery } from './store.ts';
 
 /**
@@ -54,7 +55,32 @@ export type ThreadRequest =
 
 export type ThreadReply = { id: number; ok: true; result?: unknown } | { id: number; ok: false; error: { name: string; message: string } };
 
-if (parentPort && workerData?.sqliteThread) serve(parentPort, workerData.path as string);
+export type ThreadRole = 'writer' | 'reader';
+
+if (parentPort && workerData?.sqliteThread) {
+  if (workerData.role === 'reader') serveReads(parentPort, workerData.path as string);
+  else serve(parentPort, workerData.path as string);
+}
+
+function reply(port: NonNullable<typeof parentPort>, id: number, run: () => unknown): void {
+  try {
+    port.postMessage({ id, ok: true, result: run() } satisfies ThreadReply);
+  } catch (err) {
+    const { name, message } = err as Error;
+    port.postMessage({ id, ok: false, error: { name, message } } satisfies ThreadReply);
+  }
+}
+
+/** A reader answers one query at a time; the main thread sends the next when it has the answer. */
+function serveReads(port: NonNullable<typeof parentPort>, path: string): void {
+  const reader = openSqliteReader(path);
+  port.on('message', function onReadRequest(request: ThreadRequest) {
+    if (request.op === 'query') reply(port, request.id, () => reader.query(request.query));
+    else if (request.op === 'close') reply(port, request.id, () => reader.close());
+    else reply(port, request.id, () => { throw new Error(`a reader thread does not ${request.op}`); });
+  });
+  port.postMessage({ id: 0, ok: true } satisfies ThreadReply);
+}
 
 function serve(port: NonNullable<typeof parentPort>, path: string): void {
   const store = createSqliteStore({ path });

@@ -3,8 +3,8 @@
 // under device ids of its own.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Aggregate, Reading, ReadingPoint, ReadingStore } from './store.ts';
-import { AGGREGATES } from './store.ts';
+import type { Aggregate, Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
+import { AGGREGATES, QueryTimeoutError } from './store.ts';
 import { compareChannelThenTime } from './channel-order.ts';
 import { WriteRejectedError } from './errors.ts';
 import { seededRandom, randomInt } from '../test-support/random.ts';
@@ -12,6 +12,14 @@ import { seededRandom, randomInt } from '../test-support/random.ts';
 export interface StoreUnderTest {
   store: ReadingStore;
   cleanup(): Promise<void>;
+}
+
+export interface ContractOptions {
+  /**
+   * Queries run beside writes and have a time bound (every store the hub uses). Only the in-thread
+   * SQLite store, which runs each call to its end before it returns, leaves this off.
+   */
+  isolatedReads?: boolean;
 }
 
 // 2023-11-14T22:13:20Z, a round number of seconds; offsets below keep windows easy to reason about.
@@ -65,7 +73,7 @@ function expectedAggregate(readings: readonly Reading[], agg: Aggregate, every: 
   return result.sort(compareChannelThenTime);
 }
 
-export function describeStoreContract(name: string, factory: () => Promise<StoreUnderTest>): void {
+export function describeStoreContract(name: string, factory: () => Promise<StoreUnderTest>, options: ContractOptions = { isolatedReads: true }): void {
   describe(`ReadingStore contract: ${name}`, () => {
     let subject: StoreUnderTest;
     let store: ReadingStore;
@@ -320,6 +328,101 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       expect(got).toEqual(points(readings));
       const counts = await store.query({ deviceId, ...ALL_TIME, agg: 'count', limit: NO_LIMIT });
       expect(counts).toEqual(channels.map((channel) => ({ channel, time: ALL_TIME.from, value: 15_000 })));
+    });
+
+    it('bounds the whole answer by `limit`, not each of 64 channels', async () => {
+      const deviceId = newDevice('wide');
+      const channels = Array.from({ length: 64 }, (_, c) => `ch${String(c).padStart(2, '0')}`);
+      const readings = channels.flatMap((channel, c) => Array.from({ length: 30 }, (_, i) => ({ deviceId, channel, time: T0 + i * 1000, value: c * 100 + i })));
+      await store.write(readings);
+      const all = points(readings);
+      for (const limit of [1, 29, 30, 31, 100, 1919]) {
+        expect(await store.query({ deviceId, ...ALL_TIME, limit }), `raw, limit ${limit}`).toEqual(all.slice(0, limit));
+      }
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: all.length })).toEqual(all);
+      const windows = expectedAggregate(readings, 'max', 2000);
+      for (const limit of [1, 15, 16, 100]) {
+        expect(await store.query({ deviceId, ...ALL_TIME, every: 2000, agg: 'max', limit }), `windows, limit ${limit}`).toEqual(windows.slice(0, limit));
+      }
+      const whole = await store.query({ deviceId, ...ALL_TIME, agg: 'count', limit: 10 });
+      expect(whole).toEqual(channels.slice(0, 10).map((channel) => ({ channel, time: ALL_TIME.from, value: 30 })));
+    });
+
+    it('gives the finite mean of huge finite values, where their sum overflows', async () => {
+      const deviceId = newDevice('huge');
+      const big = 1.79e308;
+      const max = Number.MAX_VALUE;
+      await store.write([
+        { deviceId, channel: 'big', time: T0, value: big },
+        { deviceId, channel: 'big', time: T0 + 1, value: big },
+        { deviceId, channel: 'big', time: T0 + 1000, value: big },
+        { deviceId, channel: 'mixed', time: T0, value: max },
+        { deviceId, channel: 'mixed', time: T0 + 1, value: max },
+        { deviceId, channel: 'mixed', time: T0 + 2, value: -max },
+        { deviceId, channel: 'mixed', time: T0 + 1000, value: 1.25 },
+        { deviceId, channel: 'mixed', time: T0 + 1001, value: 2.5 },
+        { deviceId, channel: 'neg', time: T0, value: -big },
+        { deviceId, channel: 'neg', time: T0 + 1, value: -big },
+      ]);
+      expect(await store.query({ deviceId, ...ALL_TIME, every: 1000, agg: 'mean', limit: NO_LIMIT })).toEqual([
+        { channel: 'big', time: T0, value: big },
+        { channel: 'big', time: T0 + 1000, value: big },
+        { channel: 'mixed', time: T0, value: max / 3 },
+        { channel: 'mixed', time: T0 + 1000, value: 1.875 },
+        { channel: 'neg', time: T0, value: -big },
+      ]);
+      expect(await store.query({ deviceId, ...ALL_TIME, agg: 'mean', limit: NO_LIMIT })).toEqual([
+        { channel: 'big', time: ALL_TIME.from, value: big },
+        { channel: 'mixed', time: ALL_TIME.from, value: max / 5 },
+        { channel: 'neg', time: ALL_TIME.from, value: -big },
+      ]);
+      expect(await store.query({ deviceId, channel: 'big', ...ALL_TIME, every: 1000, agg: 'max', limit: NO_LIMIT })).toEqual([
+        { channel: 'big', time: T0, value: big },
+        { channel: 'big', time: T0 + 1000, value: big },
+      ]);
+    });
+
+    describe.runIf(options.isolatedReads)('queries beside writes', () => {
+      const heavy = newDevice('heavy');
+      const heavyReadings: Reading[] = [];
+      const every = 10_000;
+      const heavyQuery: ReadingQuery = { deviceId: heavy, ...ALL_TIME, every, agg: 'mean', limit: NO_LIMIT };
+      beforeAll(async () => {
+        for (let i = 0; i < 400_000; i++) heavyReadings.push({ deviceId: heavy, channel: 'v', time: T0 + i, value: (i % 1000) / 4 });
+        for (let i = 0; i < heavyReadings.length; i += 50_000) await store.write(heavyReadings.slice(i, i + 50_000));
+        // whatever a store starts on its first query (threads, connections) is up before the tests
+        await store.query({ ...heavyQuery, to: T0 + 1 });
+      }, 120_000);
+
+      it('keeps committing writes while long aggregate queries run, and answers them right', async () => {
+        const writer = newDevice('writer');
+        let settled = false;
+        const queries = Promise.all(Array.from({ length: 4 }, () => store.query(heavyQuery))).finally(() => {
+          settled = true;
+        });
+        let written = 0;
+        let writtenMeanwhile = 0;
+        while (!settled) {
+          await store.write([{ deviceId: writer, channel: 'c', time: T0 + written, value: written }]);
+          written++;
+          if (!settled) writtenMeanwhile++;
+        }
+        const answers = await queries;
+        // A store that ran queries before writes would finish all four before the first write.
+        expect(writtenMeanwhile).toBeGreaterThan(0);
+        const expected = expectedAggregate(heavyReadings, 'mean', every);
+        for (const answer of answers) expect(answer).toEqual(expected);
+        expect(await store.query({ deviceId: writer, ...ALL_TIME, agg: 'count', limit: NO_LIMIT })).toEqual([{ channel: 'c', time: ALL_TIME.from, value: written }]);
+      }, 120_000);
+
+      it('gives up on a query past its time bound with QueryTimeoutError, and answers the next', async () => {
+        // no store aggregates 400,000 readings in 5 ms
+        await expect(store.query({ ...heavyQuery, timeoutMs: 5 })).rejects.toBeInstanceOf(QueryTimeoutError);
+        const writer = newDevice('writer');
+        await store.write([{ deviceId: writer, channel: 'c', time: T0, value: 1 }]);
+        expect(await store.query({ deviceId: writer, ...ALL_TIME, limit: NO_LIMIT })).toEqual([{ channel: 'c', time: T0, value: 1 }]);
+        expect(await store.query(heavyQuery)).toEqual(expectedAggregate(heavyReadings, 'mean', every));
+      }, 120_000);
     });
   });
 }

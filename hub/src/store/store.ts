@@ -26,8 +26,13 @@ export interface ReadingQuery {
    */
   every?: number;
   agg?: Aggregate;
-  /** most points returned; the store returns at most this many (the earliest ones) */
+  /**
+   * most points returned, over all channels together (not per channel): the store returns at most
+   * this many, the first ones in channel-then-time order, and reads no more than it needs for them
+   */
   limit: number;
+  /** bound on this query in ms, instead of the store's own (default 10 s) */
+  timeoutMs?: number;
 }
 
 /** A point of a query result. For aggregates `time` is the window start. */
@@ -40,9 +45,28 @@ export interface ReadingPoint {
 export interface ReadingStore {
   /** Durable when the promise resolves. Writing the same (device, channel, time) again replaces the value. */
   write(readings: readonly Reading[]): Promise<void>;
-  /** Points ordered by channel name, then time. */
+  /**
+   * Points ordered by channel name, then time. Never holds up `write`: a slow query runs beside
+   * writes, not before them. Rejects with QueryTimeoutError when it runs past the store's bound.
+   */
   query(q: ReadingQuery): Promise<ReadingPoint[]>;
   /** Resolves when the backend answers; rejects when it is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Default bound on one history query, from the call to its answer (waiting for a free reader included). */
+export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
+
+/** The store gave up on a query that took longer than its bound; the store itself is fine. */
+export class QueryTimeoutError extends Error {
+  override readonly name = 'QueryTimeoutError';
+  readonly code = 'STORE_QUERY_TIMEOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`the query took longer than ${timeoutMs} ms`);
+  }
+}
+
+export function isQueryTimeout(err: unknown): err is QueryTimeoutError {
+  return err instanceof QueryTimeoutError || (err as { code?: unknown } | null)?.code === 'STORE_QUERY_TIMEOUT';
 }

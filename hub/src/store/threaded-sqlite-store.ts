@@ -1,10 +1,17 @@
-// The embedded store on its own thread. better-sqlite3 is synchronous: on the main thread a
+// The embedded store on its own threads. better-sqlite3 is synchronous: on the main thread a
 // 5,000-reading commit blocks every socket for ~15 ms, which is what the hub's live latency p99 was
 // made of (see bench). Here the event loop only pays for copying the batch to the worker.
+//
+// Writes go to one writer thread; history queries to reader threads with read-only connections
+// (WAL lets them read while the writer commits). A query over millions of readings once ran on the
+// writer thread and held every acknowledgement behind it for seconds. Each query has a time bound
+// that includes waiting for a free reader: past it the query is answered with QueryTimeoutError and
+// the reader running it is terminated (a fresh one starts for the next query).
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WriteRejectedError } from './errors.ts';
-import { packReadings, type ThreadReply, type ThreadRequest } from './sqlite-thread-main.ts';
-import type { Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
+import { packReadings, type ThreadReply, type ThreadRequest, type ThreadRole } from './sqlite-thread-main.ts';
+import { DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 
 type Pending = { resolve(value: unknown): void; reject(err: Error): void };
 
@@ -45,7 +52,24 @@ function threadError(err: unknown): Error {
 
 type RequestBody = ThreadRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
-export function createThreadedSqliteStore(options: { path: string }): ThreadedSqliteStore {
+export interface ThreadedSqliteStoreOptions {
+  path: string;
+  /**
+   * reader threads for history queries; default one core fewer than the machine has, at least 1 and
+   * at most 2, so queries leave a core to ingest
+   */
+  readers?: number;
+  /** bound on each query, waiting for a reader included; default 10 s */
+  queryTimeoutMs?: number;
+}
+
+function replyError(error: { name: string; message: string }): Error {
+  return error.name === 'WriteRejectedError' ? new WriteRejectedError(error.message) : new Error(error.message);
+}
+
+export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): ThreadedSqliteStore {
+  const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const maxReaders = Math.max(1, options.readers ?? Math.min(2, availableParallelism() - 1));
   let worker: Worker | null = null;
   let ready: Promise<void> | null = null;
   let nextId = 1;
@@ -53,7 +77,7 @@ export function createThreadedSqliteStore(options: { path: string }): ThreadedSq
   let closed = false;
 
   function start(): Promise<void> {
-    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, sqliteThread: true } });
+    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, sqliteThread: true, role: 'writer' satisfies ThreadRole } });
     worker = w;
     ready = new Promise<void>((resolve, reject) => {
       w.on('message', (reply: ThreadReply) => {
@@ -62,8 +86,7 @@ export function createThreadedSqliteStore(options: { path: string }): ThreadedSq
         pending.delete(reply.id);
         if (!waiter) return;
         if (reply.ok) return waiter.resolve(reply.result);
-        const err = reply.error.name === 'WriteRejectedError' ? new WriteRejectedError(reply.error.message) : new Error(reply.error.message);
-        waiter.reject(err);
+        waiter.reject(replyError(reply.error));
       });
       // A dead worker fails what it held; the next request starts a new one.
       const fail = (err: Error) => {
@@ -79,6 +102,86 @@ export function createThreadedSqliteStore(options: { path: string }): ThreadedSq
       w.on('exit', (code) => fail(new Error(`store thread exited with code ${code}`)));
     });
     return ready;
+  }
+
+  // Readers. A job waits in `queue` until a reader is free; `reader.job` is the one it runs.
+  interface Job {
+    query: ReadingQuery;
+    resolve(points: ReadingPoint[]): void;
+    reject(err: Error): void;
+    timer: NodeJS.Timeout;
+    reader?: Reader;
+  }
+  interface Reader {
+    worker: Worker;
+    ready: boolean;
+    job: Job | null;
+  }
+  const readers = new Set<Reader>();
+  const queue: Job[] = [];
+
+  function finish(job: Job, err: Error | null, points?: ReadingPoint[]): void {
+    clearTimeout(job.timer);
+    if (job.reader?.job === job) job.reader.job = null;
+    job.reader = undefined;
+    if (err) job.reject(err);
+    else job.resolve(points!);
+  }
+
+  function startReader(): void {
+    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, sqliteThread: true, role: 'reader' satisfies ThreadRole } });
+    const reader: Reader = { worker: w, ready: false, job: null };
+    readers.add(reader);
+    w.on('message', (reply: ThreadReply) => {
+      if (reply.id === 0) reader.ready = true;
+      else if (reader.job) {
+        if (reply.ok) finish(reader.job, null, reply.result as ReadingPoint[]);
+        else finish(reader.job, replyError(reply.error));
+      }
+      pump();
+    });
+    let gone = false;
+    const fail = (err: Error) => {
+      if (gone) return;
+      gone = true;
+      readers.delete(reader);
+      if (reader.job) finish(reader.job, err);
+      // A reader that cannot even open the database fails what waits, rather than restart forever.
+      else if (!reader.ready) for (const job of queue.splice(0)) finish(job, err);
+      pump();
+    };
+    w.on('error', (err) => fail(threadError(err)));
+    w.on('exit', (code) => fail(new Error(`store reader thread exited with code ${code}`)));
+  }
+
+  function pump(): void {
+    if (closed) return;
+    let starting = 0;
+    for (const reader of readers) {
+      if (!reader.ready) starting++;
+      else if (!reader.job && queue.length > 0) {
+        const job = queue.shift()!;
+        reader.job = job;
+        job.reader = reader;
+        reader.worker.postMessage({ id: nextId++, op: 'query', query: job.query } satisfies ThreadRequest);
+      }
+    }
+    for (let wanted = queue.length - starting; wanted > 0 && readers.size < maxReaders; wanted--) startReader();
+  }
+
+  function timedOut(job: Job, ms: number): void {
+    const index = queue.indexOf(job);
+    if (index >= 0) queue.splice(index, 1);
+    const reader = job.reader;
+    if (reader) {
+      // Its statement stops at the next row it reads, when the thread runs JavaScript again.
+      readers.delete(reader);
+      reader.job = null;
+      void reader.worker.terminate();
+    }
+    job.reader = undefined;
+    job.reject(new QueryTimeoutError(ms));
+    pump();
   }
 
   async function call(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<unknown> {
@@ -101,7 +204,16 @@ export function createThreadedSqliteStore(options: { path: string }): ThreadedSq
       await call({ op: 'write', packed }, [packed.seriesIndex.buffer, packed.times.buffer, packed.values.buffer] as ArrayBuffer[]);
     },
     async query(query: ReadingQuery) {
-      return (await call({ op: 'query', query })) as ReadingPoint[];
+      if (closed) throw new Error('the store is closed');
+      const startedAt = Date.now();
+      // The writer opens (and creates) the database before any reader may read it.
+      await (ready ?? start());
+      const ms = query.timeoutMs ?? queryTimeoutMs;
+      return new Promise<ReadingPoint[]>((resolve, reject) => {
+        const job: Job = { query, resolve, reject, timer: setTimeout(() => timedOut(job, ms), Math.max(0, startedAt + ms - Date.now())) };
+        queue.push(job);
+        pump();
+      });
     },
     async ping() {
       await call({ op: 'ping' });
@@ -109,6 +221,11 @@ export function createThreadedSqliteStore(options: { path: string }): ThreadedSq
     async close() {
       if (closed) return;
       closed = true;
+      const stopping = new Error('the store is closed');
+      for (const job of queue.splice(0)) finish(job, stopping);
+      for (const reader of readers) if (reader.job) finish(reader.job, stopping);
+      await Promise.all([...readers].map((reader) => reader.worker.terminate()));
+      readers.clear();
       if (!worker) return;
       await call({ op: 'close' }).catch(() => undefined);
       await worker?.terminate();
