@@ -151,10 +151,17 @@ export function createApp(options: AppOptions): Hono {
     try {
       points = await store.query(query);
     } catch (err) {
+      // the store's QueryTimeoutError: the query ran past its bound, the store itself is fine
+      if ((err as { code?: unknown } | null)?.code === 'STORE_QUERY_TIMEOUT') {
+        log.warn({ deviceId: id, err }, 'history query timed out');
+        throw new HttpError('HUB_ERR_QUERY_TIMEOUT', `the query took too long: narrow the range, pick a channel or widen \`every\``);
+      }
       log.error({ err }, 'history query failed');
       throw new HttpError('HUB_ERR_STORE_UNAVAILABLE', 'the store did not answer');
     }
-    const truncated = !query.every && points.length >= query.limit;
+    // The store returns at most `limit` points over all channels, raw or windows; an answer that
+    // reached the limit may have been cut.
+    const truncated = points.length >= query.limit;
     if (format === 'csv') return csv(c, id, points, truncated);
     return c.json({
       deviceId: id,
@@ -216,6 +223,15 @@ function csvField(text: string): string {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/**
+ * A text cell a spreadsheet could run as a formula (it starts with = + - @, tab or CR) gets a
+ * leading single quote, as OWASP advises against CSV injection. Only text cells (channel names):
+ * values are numbers written by the hub, and a negative number keeps its minus sign.
+ */
+function csvText(text: string): string {
+  return csvField(/^[=+\-@\t\r]/.test(text) ? `'${text}` : text);
+}
+
 function csv(c: Context, deviceId: string, points: ReadingPoint[], truncated: boolean): Response {
   const encoder = new TextEncoder();
   let i = 0;
@@ -229,7 +245,7 @@ function csv(c: Context, deviceId: string, points: ReadingPoint[], truncated: bo
       let chunk = '';
       for (const end = Math.min(points.length, i + 1000); i < end; i++) {
         const p = points[i];
-        chunk += `${new Date(p.time).toISOString()},${csvField(p.channel)},${p.value}\n`;
+        chunk += `${new Date(p.time).toISOString()},${csvText(p.channel)},${p.value}\n`;
       }
       controller.enqueue(encoder.encode(chunk));
     },

@@ -31,6 +31,31 @@ describe('history query parameters', () => {
       expect(codeOf(qs), qs).toBe('HUB_ERR_BAD_REQUEST');
     }
   });
+  it('answers out-of-range numbers with HUB_ERR_BAD_REQUEST, never letting them reach a store or a Date', () => {
+    for (const qs of [
+      'to=99999999999999999999',
+      'from=-1e30',
+      'from=-99999999999999999999&to=0',
+      'to=8640000000000001',
+      'from=-8640000000000001&to=0',
+      'to=-8640000000000000',
+      'from=0&to=86400000&every=99999999999999999999d',
+      'from=0&to=86400000&every=36501d',
+      'from=0&to=86400000&every=9007199254740993ms',
+      'limit=1e400',
+      'limit=99999999999999999999',
+      'limit=1.5',
+      'limit=-1',
+      `to=${'9'.repeat(400)}`,
+    ]) {
+      expect(codeOf(qs), qs).toBe('HUB_ERR_BAD_REQUEST');
+    }
+  });
+  it('takes the edges of what a Date can hold and the longest window', () => {
+    expect(parse('from=-8640000000000000&to=8640000000000000').query).toMatchObject({ from: -8.64e15, to: 8.64e15 });
+    expect(parse('from=0&to=1000000000000&every=36500d').query).toMatchObject({ every: 36_500 * 86_400_000, agg: 'mean' });
+    expect(parse('to=%2B275760-09-13T00:00:00.000Z').query.to).toBe(8.64e15);
+  });
   it('refuses more windows than a response may hold', () => {
     expect(codeOf('from=0&to=86400000&every=1s')).toBe('HUB_ERR_TOO_MANY_POINTS');
   });

@@ -4,17 +4,23 @@ import { HttpError } from './http-error.ts';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** The times a Date can hold: ±100,000,000 days around 1970 (ECMAScript's time value range). */
+export const MAX_DATE_MS = 8_640_000_000_000_000;
+/** The longest window: 100 years of days, which InfluxDB can still count in int64 nanoseconds. */
+export const MAX_EVERY_MS = 36_500 * 86_400_000;
+
 export function parseDuration(text: string): number | undefined {
   const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
   if (!match) return undefined;
   const ms = Number(match[1]) * UNIT_MS[match[2]];
-  return ms > 0 ? ms : undefined;
+  return ms > 0 && ms <= MAX_EVERY_MS ? ms : undefined;
 }
 
-/** ISO 8601 or epoch milliseconds. */
+/** ISO 8601 or epoch milliseconds, within what a Date can hold. */
 export function parseTime(text: string, name: string): number {
   const ms = /^-?\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(ms)) throw new HttpError('HUB_ERR_BAD_REQUEST', `${name}: expected ISO 8601 or epoch ms, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(ms)) throw new HttpError('HUB_ERR_BAD_REQUEST', `${name}: expected ISO 8601 or epoch ms, got ${JSON.stringify(text.slice(0, 100))}`);
+  if (Math.abs(ms) > MAX_DATE_MS) throw new HttpError('HUB_ERR_BAD_REQUEST', `${name}: epoch ms within ±${MAX_DATE_MS}`);
   return ms;
 }
 
@@ -26,12 +32,13 @@ export interface HistoryParams {
 export function parseHistoryParams(deviceId: string, params: URLSearchParams, opts: { now: number; maxPoints: number }): HistoryParams {
   const to = params.has('to') ? parseTime(params.get('to')!, 'to') : opts.now;
   const from = params.has('from') ? parseTime(params.get('from')!, 'from') : to - 3_600_000;
+  if (from < -MAX_DATE_MS) throw new HttpError('HUB_ERR_BAD_REQUEST', `from: epoch ms within ±${MAX_DATE_MS}`);
   if (from >= to) throw new HttpError('HUB_ERR_BAD_REQUEST', '`from` must be before `to`');
 
   let every: number | undefined;
   if (params.has('every')) {
     every = parseDuration(params.get('every')!);
-    if (every === undefined) throw new HttpError('HUB_ERR_BAD_REQUEST', 'every: expected a window like 500ms, 10s, 1m, 1h, 1d');
+    if (every === undefined) throw new HttpError('HUB_ERR_BAD_REQUEST', `every: expected a window like 500ms, 10s, 1m, 1h, 1d, at most ${MAX_EVERY_MS / 86_400_000}d`);
   }
   let agg: Aggregate | undefined;
   if (params.has('agg')) {

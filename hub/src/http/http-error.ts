@@ -11,6 +11,7 @@ export const HttpErrorCode = {
   HUB_ERR_TOO_MANY_ATTEMPTS: 429,
   HUB_ERR_LIMIT: 403,
   HUB_ERR_STORE_UNAVAILABLE: 503,
+  HUB_ERR_QUERY_TIMEOUT: 504,
   HUB_ERR_INTERNAL: 500,
 } as const;
 export type HttpErrorName = keyof typeof HttpErrorCode;
