@@ -102,6 +102,20 @@ describe.each(stores)('device ingest on the $name', ({ influx }) => {
     expect(values).not.toContain(999);
   });
 
+  it('stores a frame that arrives after the hub counted it skipped, instead of dropping it as a duplicate [FP-5.2]', async () => {
+    const token = await hub.provision('late-1');
+    const device = hub.device('late-1', token);
+    await device.connect();
+    const t0 = Date.now() - 5000;
+    const frame = (seq: number) => encodeFrame({ type: 'readings', seq, baseTime: t0 + seq, samples: [{ channel: 3, type: 'i32', offset: 0, value: seq }] });
+    // out of order: 1, 2, then 5 (3 and 4 counted skipped), then 3 and 4 after all, then a real resend of 2
+    for (const seq of [1, 2, 5, 3, 4, 2]) device.sendFrame(frame(seq));
+    await waitFor(async () => (await readings(hub, 'late-1')).length === 5, 'five readings stored');
+    expect((await readings(hub, 'late-1')).map((p) => p.value)).toEqual([1, 2, 3, 4, 5]);
+    const info = await (await hub.api('/api/devices/late-1')).json();
+    expect(info.counters).toMatchObject({ sequenceGaps: 0, duplicates: 1 });
+  });
+
   it('keeps unacknowledged frames and resends them after a dropped connection, with no loss and no duplicates', async () => {
     const token = await hub.provision('resend-1');
     const device = hub.device('resend-1', token);

@@ -36,6 +36,22 @@ export interface ChannelRefusal {
 
 const WATERMARK_SAVE_MS = 1000;
 
+/** Skipped seq ranges remembered per device; older ones count as lost for good. */
+const MAX_SKIPPED_RANGES = 8;
+
+/** Removes `seq` from the device's skipped ranges; false when it was not skipped. */
+function takeSkipped(device: DeviceState, seq: number): boolean {
+  const i = device.skipped.findIndex(([from, to]) => from <= seq && seq <= to);
+  if (i < 0) return false;
+  const [from, to] = device.skipped[i];
+  const rest: [number, number][] = [];
+  if (from < seq) rest.push([from, seq - 1]);
+  if (seq < to) rest.push([seq + 1, to]);
+  device.skipped.splice(i, 1, ...rest);
+  if (device.skipped.length > MAX_SKIPPED_RANGES) device.skipped.shift();
+  return true;
+}
+
 // [FP-4.2.4] earlier times mean a device whose clock was never set
 const EARLIEST_TIME = Date.UTC(2000, 0, 1);
 
@@ -55,6 +71,11 @@ export interface DeviceState {
   acceptedSeq: number;
   /** highest seq durable; what ACKs carry */
   durableSeq: number;
+  /**
+   * [FP-5.2] seq ranges this session jumped over (inclusive), newest last, at most a few: a frame
+   * from one that still arrives is new to the hub and is stored, never dropped as a duplicate.
+   */
+  skipped: [number, number][];
   /** bumped when pending frames are abandoned, so their later ACKs are not sent */
   epoch: number;
   channels: Map<number, ChannelDescriptor>;
@@ -123,7 +144,7 @@ export class Ingest {
     let device = this.devices.get(frame.deviceId);
     if (!device) {
       device = {
-        id: frame.deviceId, session: record?.session ?? null, acceptedSeq: record?.ackedSeq ?? 0, durableSeq: record?.ackedSeq ?? 0,
+        id: frame.deviceId, session: record?.session ?? null, acceptedSeq: record?.ackedSeq ?? 0, durableSeq: record?.ackedSeq ?? 0, skipped: [],
         epoch: 0, channels: new Map(), firmware: null, link: null, lastSeen: record?.lastSeen ?? null,
         counters: { frames: 0, readings: 0, rejected: 0, duplicates: 0, sequenceGaps: 0 },
       };
@@ -133,6 +154,7 @@ export class Ingest {
       // [FP-5.1] a new session is a new sequence space
       device.session = frame.session;
       device.acceptedSeq = device.durableSeq = 0;
+      device.skipped = [];
       device.epoch++;
     }
     // Frames of this session still being written keep their place: the device's resends of them
@@ -171,18 +193,26 @@ export class Ingest {
     const arrival = this.now();
     metrics.readingsIn.inc(frame.samples.length);
     if (frame.seq <= device.acceptedSeq) {
-      // [FP-5.2] a resend of something already held
-      device.counters.duplicates++;
-      metrics.duplicates.inc();
-      if (frame.seq <= device.durableSeq) link.send({ type: 'ack', ackedSeq: device.durableSeq, hubTime: arrival });
-      return;
+      if (takeSkipped(device, frame.seq)) {
+        // [FP-5.2] late, out of order: not a duplicate, and no longer missing
+        device.counters.sequenceGaps--;
+      } else {
+        // [FP-5.2] a resend of something already held
+        device.counters.duplicates++;
+        metrics.duplicates.inc();
+        if (frame.seq <= device.durableSeq) link.send({ type: 'ack', ackedSeq: device.durableSeq, hubTime: arrival });
+        return;
+      }
+    } else {
+      if (frame.seq > device.acceptedSeq + 1) {
+        const missing = frame.seq - device.acceptedSeq - 1;
+        device.counters.sequenceGaps += missing;
+        metrics.sequenceGaps.inc(missing);
+        device.skipped.push([device.acceptedSeq + 1, frame.seq - 1]);
+        if (device.skipped.length > MAX_SKIPPED_RANGES) device.skipped.shift();
+      }
+      device.acceptedSeq = frame.seq;
     }
-    if (frame.seq > device.acceptedSeq + 1) {
-      const missing = frame.seq - device.acceptedSeq - 1;
-      device.counters.sequenceGaps += missing;
-      metrics.sequenceGaps.inc(missing);
-    }
-    device.acceptedSeq = frame.seq;
 
     const base = frame.baseTime ?? arrival; // [FP-4.2.2]
     const latest = arrival + this.options.maxFutureMs;
@@ -276,6 +306,8 @@ export class Ingest {
     const devices = new Set(batch.acks.filter((a) => a.epoch === a.device.epoch).map((a) => a.device));
     for (const device of devices) {
       device.acceptedSeq = device.durableSeq;
+      // what was skipped above the watermark will be sent again in order
+      device.skipped = device.skipped.filter(([from]) => from <= device.durableSeq).map(([from, to]) => [from, Math.min(to, device.durableSeq)]);
       device.epoch++;
       this.options.metrics.rejected.inc({ code: 'FP_ERR_STORE_UNAVAILABLE' });
       const link = device.link;
