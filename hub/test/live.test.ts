@@ -3,6 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
 import { openRawWs } from '../src/test-support/raw-ws.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { createLocalLiveBus } from '../src/live/live-bus.ts';
+import { createLiveEndpoint, LIVE_MAX_HELD_EVENTS } from '../src/live/live-endpoint.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { testOperatorAuth } from '../src/test-support/operator-auth.ts';
 
 interface LiveMessage {
   type: string;
@@ -134,5 +141,120 @@ describe('live channel /ws/live', () => {
     expect(dropped).toBeGreaterThan(0);
     expect(fast.messages.some((m) => m.type === 'dropped')).toBe(false);
     fast.ws.close();
+  });
+});
+
+describe('live channel: every message is bounded per client', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startTestHub({ liveCoalesceBytes: 512 * 1024, liveStuckMs: 1500 });
+  });
+  afterAll(() => hub?.stop());
+
+  const liveClients = async () => Number(/hub_live_clients (\d+)/.exec(await (await fetch(hub.url + '/metrics')).text())?.[1]);
+
+  it('closes a client that floods subscriptions without reading (4009), and the hub does not grow', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    const before = process.memoryUsage();
+    const flood = await openRawWs(hub.url, '/ws/live', hub.adminToken);
+    flood.socket.pause(); // never reads: every `subscribed` echo would pile up in the hub
+    let closed = false;
+    const socketClosed = new Promise((r) => flood.socket.once('close', r)).then(() => (closed = true));
+    flood.socket.on('error', () => undefined);
+    await waitFor(async () => (await liveClients()) === 1, 'the flooding client counted');
+    // ~54 KiB each, echoed back in full: before the limit, 5,000 of them were 270 MB held by the hub
+    const message = JSON.stringify({ type: 'subscribe', devices: Array.from({ length: 2000 }, (_, i) => `device-number-${String(i).padStart(10, '0')}`) });
+    let sent = 0;
+    for (; sent < 5000 && !closed; sent++) {
+      flood.sendText(message);
+      if (flood.socket.writableNeedDrain) await Promise.race([new Promise((r) => flood.socket.once('drain', r)), socketClosed]);
+    }
+    // the client does not read, so it never sees the close frame: the hub's count says it is gone
+    await waitFor(async () => (await liveClients()) === 0, 'the hub closed the flooding client', 10_000);
+    flood.close();
+    gc?.();
+    const after = process.memoryUsage();
+    const growthMiB = (after.rss - before.rss) / 2 ** 20;
+    expect(growthMiB, `rss grew ${growthMiB.toFixed(1)} MiB after ${sent} subscriptions`).toBeLessThan(100);
+    expect((after.heapUsed - before.heapUsed) / 2 ** 20).toBeLessThan(100);
+
+    // a client that reads sees the code: a burst past the limit is answered with 4009
+    const fast = liveClient(hub);
+    await fast.opened;
+    const code = new Promise<number>((r) => fast.ws.on('close', (c) => r(c)));
+    for (let i = 0; i < 100; i++) fast.ws.send(JSON.stringify({ type: 'subscribe', devices: [`d-${i}`] }));
+    expect(await code).toBe(4009);
+    const echoes = fast.messages.filter((m) => m.type === 'subscribed').length;
+    expect(echoes).toBeGreaterThanOrEqual(20);
+    expect(echoes).toBeLessThan(100);
+
+    // subscribing at a normal pace is fine
+    const calm = liveClient(hub);
+    await calm.opened;
+    for (let i = 0; i < 15; i++) calm.ws.send(JSON.stringify({ type: 'subscribe', devices: '*' }));
+    await waitFor(() => calm.messages.filter((m) => m.type === 'subscribed').length === 15, 'all 15 echoes');
+    expect(calm.ws.readyState).toBe(WebSocket.OPEN);
+    calm.ws.close();
+  });
+
+  it('closes a backed-up client with 4008 although no readings flow to it; held events are bounded; a good client gets its readings', async () => {
+    // An endpoint of its own, so the test can publish what no device could: one huge command
+    // event (the socket is over the threshold, nothing is held, nothing else is ever sent to it)
+    // and a burst of command events.
+    const bus = createLocalLiveBus();
+    const metrics = createMetrics();
+    const lines: { msg: string; code?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const token = 'live-test-operator-token';
+    const { auth, guard, close: closeAuth } = testOperatorAuth(token);
+    const endpoint = createLiveEndpoint({ bus, metrics, log, auth, guard, coalesceAboveBytes: 64 * 1024, stuckCloseMs: 500, retryMs: 20 });
+    const server = createServer();
+    server.on('upgrade', (req, socket, head) => void endpoint.handleUpgrade(req, socket, head));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const clientsOpen = async () => (await metrics.registry.getSingleMetric('hub_live_clients')!.get()).values[0].value;
+    try {
+      const slow = await openRawWs(url, '/ws/live', token);
+      slow.socket.pause();
+      slow.socket.on('error', () => undefined);
+      await waitFor(async () => (await clientsOpen()) === 1, 'the slow client counted');
+
+      bus.publish({ type: 'command', deviceId: 'big-1', command: { id: 1, status: 'succeeded', result: 'x'.repeat(24 * 1024 * 1024) } });
+      for (let i = 0; i < 2000; i++) bus.publish({ type: 'command', deviceId: 'cmd-1', command: { id: i + 2, status: 'queued' } });
+      for (let i = 0; i < 100; i++) bus.publish({ type: 'status', deviceId: `dev-${i % 10}`, online: i % 2 === 0, at: i });
+      // the slow client holds at most LIVE_MAX_HELD_EVENTS command events and counts the rest
+      const dropped = (await metrics.registry.getSingleMetric('hub_live_dropped_total')!.get()).values[0].value;
+      expect(dropped).toBeGreaterThanOrEqual(2000 - LIVE_MAX_HELD_EVENTS);
+
+      // a good client meanwhile
+      const good = liveClient({ url, adminToken: token } as TestHub);
+      await good.opened;
+      good.ws.send(JSON.stringify({ type: 'subscribe', devices: ['good-1'] }));
+      await waitFor(() => good.messages.some((m) => m.type === 'subscribed'), 'subscribed');
+
+      // readings flow to the good client only; the slow one is subscribed to nothing
+      let sent = 0;
+      const feed = setInterval(() => {
+        bus.publish({ type: 'readings', deviceId: 'good-1', readings: [{ channel: 'temperature', time: sent, value: sent }] });
+        sent++;
+      }, 10);
+      try {
+        await waitFor(async () => (await clientsOpen()) === 1, 'the stuck client closed', 15_000);
+        expect(lines.some((l) => l.msg === 'live client stuck; closing' && l.code === 4008)).toBe(true);
+      } finally {
+        clearInterval(feed);
+      }
+      const received = () => good.messages.filter((m) => m.type === 'readings').reduce((n, m) => n + m.readings!.length, 0);
+      await waitFor(() => received() === sent, 'the good client got every reading', 10_000);
+      expect(good.messages.some((m) => m.type === 'dropped')).toBe(false);
+      good.ws.close();
+      slow.close();
+    } finally {
+      endpoint.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await closeAuth();
+    }
   });
 });

@@ -1,6 +1,8 @@
 // /ws/live: pushes readings, device status and command results to dashboards and scripts.
-// A subscriber that cannot keep up gets coalesced updates (latest value per series) instead of
-// a growing buffer, and is closed if it stays stuck; ingest never waits for it.
+// Every message to a client goes through one backpressure path: while its socket is backed up the
+// hub holds a bounded summary (the latest reading per series, the latest status per device, a
+// bounded list of command and console events, the latest subscription echo) instead of a growing
+// buffer, and closes a client that stays behind, whatever it is sent. Ingest never waits for it.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -20,7 +22,7 @@ export interface LiveEndpointOptions {
   coalesceAboveBytes: number;
   /** a client above the threshold this long is closed with 4008 */
   stuckCloseMs: number;
-  /** how often a coalescing client is checked for room */
+  /** how often a backed-up client is checked for room */
   retryMs: number;
   guard: ConnectionGuard;
 }
@@ -29,6 +31,13 @@ export interface LiveEndpointOptions {
 export const LIVE_CLOSE_STUCK = 4008;
 /** Close code for a live client message that is not a valid subscription. */
 export const LIVE_CLOSE_BAD_MESSAGE = 4000;
+/** Close code for a live client that sends subscriptions faster than LIVE_SUBSCRIBE_PER_SECOND. */
+export const LIVE_CLOSE_TOO_FAST = 4009;
+/** Subscriptions a client may send per second, after a burst of LIVE_SUBSCRIBE_BURST. */
+export const LIVE_SUBSCRIBE_PER_SECOND = 10;
+export const LIVE_SUBSCRIBE_BURST = 20;
+/** Command and console events held for a backed-up client; past it they are counted as dropped. */
+export const LIVE_MAX_HELD_EVENTS = 500;
 
 interface Subscription {
   all: boolean;
@@ -40,10 +49,19 @@ class LiveClient {
   subscription: Subscription = { all: false, devices: new Set(), channels: null };
   /** latest reading per device/channel while the socket is backed up */
   private coalesced = new Map<string, { deviceId: string; reading: LiveReading }>();
-  /** status and command events are few and each matters: kept in order, not coalesced */
-  private held: LiveEvent[] = [];
+  /** latest status per device while backed up: only the current state matters */
+  private statuses = new Map<string, LiveEvent>();
+  /** command and console events while backed up, in order, at most LIVE_MAX_HELD_EVENTS */
+  private events: LiveEvent[] = [];
+  /** the echo of the latest subscription while backed up */
+  private subscribed: object | null = null;
+  /** since when the socket has been over the threshold (0: it is not) */
   private stuckSince = 0;
   private timer: NodeJS.Timeout | null = null;
+  private closing = false;
+  /** token bucket for subscribe messages */
+  private tokens = LIVE_SUBSCRIBE_BURST;
+  private tokensAt = Date.now();
   dropped = 0;
   /** what this client missed per device since it connected, for its data-loss meter */
   private readonly droppedByDevice = new Map<string, number>();
@@ -55,6 +73,7 @@ class LiveClient {
   }
 
   deliver(event: LiveEvent): void {
+    if (this.closing) return;
     if (event.type === 'readings') {
       if (!this.wants(event.deviceId)) return;
       const channels = this.subscription.channels;
@@ -68,14 +87,26 @@ class LiveClient {
       }
     } else if (!this.backedUp()) {
       this.send(event);
+    } else if (event.type === 'status') {
+      this.statuses.set(event.deviceId, event);
+    } else if (this.events.length < LIVE_MAX_HELD_EVENTS) {
+      this.events.push(event);
     } else {
-      this.held.push(event);
+      this.drop(event.deviceId, 1);
     }
-    this.scheduleRetry();
+    this.watch();
+  }
+
+  private holding(): boolean {
+    return this.coalesced.size > 0 || this.statuses.size > 0 || this.events.length > 0 || this.subscribed !== null;
+  }
+
+  private overThreshold(): boolean {
+    return this.ws.bufferedAmount > this.options.coalesceAboveBytes;
   }
 
   private backedUp(): boolean {
-    return this.ws.bufferedAmount > this.options.coalesceAboveBytes || this.coalesced.size > 0 || this.held.length > 0;
+    return this.overThreshold() || this.holding();
   }
 
   private drop(deviceId: string, count: number): void {
@@ -84,58 +115,109 @@ class LiveClient {
     this.options.metrics.liveDropped.inc(count);
   }
 
+  /** Writes to the socket; only called when the client is not backed up, or to flush what is held. */
   private send(message: unknown): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
 
-  private scheduleRetry(): void {
-    if (this.timer || (this.coalesced.size === 0 && this.held.length === 0)) return;
-    this.stuckSince ||= Date.now();
+  /**
+   * Keeps a timer running while the client is backed up — over the threshold or holding anything —
+   * whether or not more events arrive, so a client that stays behind is closed even when nothing
+   * else is sent to it.
+   */
+  private watch(): void {
+    if (this.timer || this.closing || !this.backedUp()) return;
+    if (this.overThreshold()) this.stuckSince ||= Date.now();
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.flushHeld();
+      this.check();
     }, this.options.retryMs);
   }
 
-  private flushHeld(): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    if (this.ws.bufferedAmount > this.options.coalesceAboveBytes) {
+  private check(): void {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.overThreshold()) {
+      this.stuckSince ||= Date.now();
       if (Date.now() - this.stuckSince > this.options.stuckCloseMs) {
-        this.options.log.warn({ dropped: this.dropped }, 'live client stuck; closing');
-        this.ws.close(LIVE_CLOSE_STUCK, 'not reading');
-        // a peer that stopped reading will not finish the close handshake either
-        setTimeout(() => this.ws.terminate(), 1000).unref();
-        return;
+        this.options.log.warn({ code: LIVE_CLOSE_STUCK, dropped: this.dropped, buffered: this.ws.bufferedAmount }, 'live client stuck; closing');
+        return this.closeWith(LIVE_CLOSE_STUCK, 'not reading');
       }
-      return this.scheduleRetry();
+      return this.watch();
     }
     this.stuckSince = 0;
+    this.flushHeld();
+    this.watch();
+  }
+
+  private flushHeld(): void {
+    if (!this.holding()) return;
     const byDevice = new Map<string, LiveReading[]>();
     for (const { deviceId, reading } of this.coalesced.values()) {
       const list = byDevice.get(deviceId) ?? byDevice.set(deviceId, []).get(deviceId)!;
       list.push(reading);
     }
+    const { subscribed, statuses, events } = this;
     this.coalesced.clear();
-    const held = this.held;
-    this.held = [];
-    for (const event of held) this.send(event);
+    this.statuses = new Map();
+    this.events = [];
+    this.subscribed = null;
+    if (subscribed) this.send(subscribed);
+    for (const event of statuses.values()) this.send(event);
+    for (const event of events) this.send(event);
     for (const [deviceId, readings] of byDevice) this.send({ type: 'readings', deviceId, readings });
-    this.send({ type: 'dropped', total: this.dropped, devices: Object.fromEntries(this.droppedByDevice) });
+    if (this.dropped > 0) this.send({ type: 'dropped', total: this.dropped, devices: Object.fromEntries(this.droppedByDevice) });
+  }
+
+  private takeToken(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(LIVE_SUBSCRIBE_BURST, this.tokens + ((now - this.tokensAt) / 1000) * LIVE_SUBSCRIBE_PER_SECOND);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 
   onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closing) return; // what a closed client still sends is read and ignored until the socket ends
+    if (!this.takeToken()) {
+      this.options.log.warn({ code: LIVE_CLOSE_TOO_FAST }, 'live client sends subscriptions too fast; closing');
+      return this.closeWith(LIVE_CLOSE_TOO_FAST, `more than ${LIVE_SUBSCRIBE_PER_SECOND} subscriptions per second`);
+    }
     const message = isBinary ? undefined : parseSubscription(data.toString());
-    if (!message) return void this.ws.close(LIVE_CLOSE_BAD_MESSAGE, 'expected {"type":"subscribe","devices":[...]|"*"}');
+    if (!message) return this.closeWith(LIVE_CLOSE_BAD_MESSAGE, 'expected {"type":"subscribe","devices":[...]|"*"}');
     this.subscription = {
       all: message.devices === '*',
       devices: new Set(message.devices === '*' ? [] : message.devices),
       channels: message.channels ? new Set(message.channels) : null,
     };
-    this.send({ type: 'subscribed', devices: message.devices, channels: message.channels ?? null });
+    // held readings the new subscription does not want are not sent (nor counted as missed)
+    const channels = this.subscription.channels;
+    for (const [key, { deviceId, reading }] of this.coalesced) {
+      if (!this.wants(deviceId) || (channels && !channels.has(reading.channel))) this.coalesced.delete(key);
+    }
+    const echo = { type: 'subscribed', devices: message.devices, channels: message.channels ?? null };
+    if (this.backedUp()) this.subscribed = echo;
+    else this.send(echo);
+    this.watch();
+  }
+
+  /** Closes with a code and lets go of what is held; a peer that does not read is cut off after 1 s. */
+  private closeWith(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.stop();
+    this.ws.close(code, reason);
+    // a peer that stopped reading will not finish the close handshake either
+    setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.coalesced.clear();
+    this.statuses.clear();
+    this.events = [];
+    this.subscribed = null;
   }
 }
 
