@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, loadConfig, parseSerial } from './config.ts';
+import { ConfigError, DEFAULTS, loadConfig, parseSerial, retentionMs } from './config.ts';
 
 describe('config', () => {
   it('has the documented defaults', () => {
@@ -37,5 +37,13 @@ describe('config', () => {
     expect(() => loadConfig({ HUB_ADMIN_TOKEN: 'sixteen chars ok' })).toThrow(/HUB_ADMIN_TOKEN contains white space/);
     expect(loadConfig({ HUB_ADMIN_TOKEN: 'sixteen-chars-ok' }).adminToken).toBe('sixteen-chars-ok');
     expect(loadConfig({ HUB_ADMIN_TOKEN: '' }).adminToken).toBeUndefined();
+  });
+
+  it('turns INFLUX_RETENTION into milliseconds', () => {
+    expect(retentionMs('INF')).toBe(Infinity);
+    expect(retentionMs('90s')).toBe(90_000);
+    expect(retentionMs('12h')).toBe(12 * 3_600_000);
+    expect(retentionMs('30d')).toBe(30 * 86_400_000);
+    expect(retentionMs('4W')).toBe(4 * 604_800_000);
   });
 });

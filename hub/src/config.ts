@@ -144,6 +144,14 @@ export function parseSerial(spec: string): SerialPortOption[] {
     });
 }
 
+const DURATION_UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** An INFLUX_RETENTION value in milliseconds; Infinity for INF. */
+export function retentionMs(retention: string): number {
+  const match = /^(\d+)([smhdw])$/i.exec(retention);
+  return match ? Number(match[1]) * DURATION_UNIT_MS[match[2].toLowerCase()] : Infinity;
+}
+
 function retention(raw: string | undefined): string {
   if (!raw) return DEFAULTS.influxRetention;
   if (!/^(INF|\d+[smhdw])$/i.test(raw)) throw new ConfigError(`INFLUX_RETENTION=${raw}: expected INF or a duration like 30d, 12h, 4w`);

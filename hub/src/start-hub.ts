@@ -6,7 +6,7 @@ import { loadAdminToken } from './auth/admin-token.ts';
 import { OperatorAuth } from './auth/operator-auth.ts';
 import { createSqliteSessionStore } from './auth/session-store.ts';
 import { hashToken } from './auth/tokens.ts';
-import { DEFAULTS, type HubOptions } from './config.ts';
+import { DEFAULTS, retentionMs, type HubOptions } from './config.ts';
 import { createSqliteCommandLog } from './commands/command-log.ts';
 import { CommandService } from './commands/command-service.ts';
 import { createApp, type Health } from './http/app.ts';
@@ -128,6 +128,9 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     store, registry, live, metrics, log, logLimiter,
     batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, maxFutureMs: options.maxFutureMs,
     maxChannelNamesPerDevice: options.maxChannelNamesPerDevice,
+    // InfluxDB drops points older than its retention policy; a minute's margin keeps a reading
+    // near the edge from being acknowledged and then dropped
+    maxAgeMs: options.influxUrl ? retentionMs(options.influxRetention) - 60_000 : undefined,
   });
   const commandLog = createSqliteCommandLog({ path: join(options.dataDir, 'commands.db') });
   const commands = new CommandService({

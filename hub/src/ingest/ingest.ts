@@ -23,6 +23,11 @@ export interface IngestOptions {
   flushIntervalMs: number;
   /** [FP-4.2.4] samples further ahead of the hub clock are rejected */
   maxFutureMs: number;
+  /**
+   * [FP-4.2.4] samples older than this are refused (FP_ERR_BAD_TIME): the store would drop them
+   * anyway (InfluxDB's retention policy), and an ACK must never cover a reading that is not kept
+   */
+  maxAgeMs?: number;
   /** [FP-4.1.4] distinct channel names one device may declare over its lifetime (default 256) */
   maxChannelNamesPerDevice?: number;
   now?: () => number;
@@ -216,6 +221,7 @@ export class Ingest {
 
     const base = frame.baseTime ?? arrival; // [FP-4.2.2]
     const latest = arrival + this.options.maxFutureMs;
+    const earliest = Math.max(EARLIEST_TIME, arrival - (this.options.maxAgeMs ?? Infinity));
     const pending = this.pending.readings;
     const firstAccepted = pending.length;
     let firstError: { code: ErrorName; text: string } | null = null;
@@ -226,7 +232,7 @@ export class Ingest {
       let code: ErrorName | null = null;
       if (!channel) code = 'FP_ERR_UNKNOWN_CHANNEL';
       else if (channel.type !== sample.type || (typeof sample.value === 'number' && !Number.isFinite(sample.value))) code = 'FP_ERR_BAD_VALUE';
-      else if (time > latest || time < EARLIEST_TIME) code = 'FP_ERR_BAD_TIME';
+      else if (time > latest || time < earliest) code = 'FP_ERR_BAD_TIME';
       if (code) {
         rejected++;
         metrics.rejected.inc({ code });
