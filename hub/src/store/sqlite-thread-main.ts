@@ -2,7 +2,7 @@
 // thread (writes, ping) and reader threads, each with a read-only connection, for history queries.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSqliteStore, openSqliteReader } from './sqlite-store.ts';
-import type { Reading, ReadingQuery } from './store.ts';
+import type { Reading, ReadingPoint, ReadingQuery } from './store.ts';
 
 /**
  * A batch in columns: each device/channel pair once, times and values in typed arrays whose
@@ -47,6 +47,37 @@ export function unpackReadings(packed: PackedReadings): Reading[] {
   return readings;
 }
 
+/** An answer in columns, like a batch: 50,000 cloned point objects cost the main thread ~20 ms. */
+export interface PackedPoints {
+  channels: string[];
+  channelIndex: Uint32Array;
+  times: Float64Array;
+  values: Float64Array;
+}
+
+export function packPoints(points: readonly ReadingPoint[]): PackedPoints {
+  const channels: string[] = [];
+  const channelIndex = new Uint32Array(points.length);
+  const times = new Float64Array(points.length);
+  const values = new Float64Array(points.length);
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i];
+    // points come ordered by channel: a new name is a new channel
+    if (channels.length === 0 || channels[channels.length - 1] !== p.channel) channels.push(p.channel);
+    channelIndex[i] = channels.length - 1;
+    times[i] = p.time;
+    values[i] = p.value;
+  }
+  return { channels, channelIndex, times, values };
+}
+
+export function unpackPoints(packed: PackedPoints): ReadingPoint[] {
+  const { channels, channelIndex, times, values } = packed;
+  const points: ReadingPoint[] = new Array(times.length);
+  for (let i = 0; i < times.length; i++) points[i] = { channel: channels[channelIndex[i]], time: times[i], value: values[i] };
+  return points;
+}
+
 export type ThreadRequest =
   | { id: number; op: 'write'; packed: PackedReadings }
   | { id: number; op: 'query'; query: ReadingQuery }
@@ -64,7 +95,11 @@ if (parentPort && workerData?.sqliteThread) {
 
 function reply(port: NonNullable<typeof parentPort>, id: number, run: () => unknown): void {
   try {
-    port.postMessage({ id, ok: true, result: run() } satisfies ThreadReply);
+    const result = run();
+    if (result && typeof result === 'object' && 'channelIndex' in result) {
+      const { channelIndex, times, values } = result as PackedPoints;
+      port.postMessage({ id, ok: true, result } satisfies ThreadReply, [channelIndex.buffer, times.buffer, values.buffer] as ArrayBuffer[]);
+    } else port.postMessage({ id, ok: true, result } satisfies ThreadReply);
   } catch (err) {
     const { name, message } = err as Error;
     port.postMessage({ id, ok: false, error: { name, message } } satisfies ThreadReply);
@@ -75,7 +110,7 @@ function reply(port: NonNullable<typeof parentPort>, id: number, run: () => unkn
 function serveReads(port: NonNullable<typeof parentPort>, path: string): void {
   const reader = openSqliteReader(path);
   port.on('message', function onReadRequest(request: ThreadRequest) {
-    if (request.op === 'query') reply(port, request.id, () => reader.query(request.query));
+    if (request.op === 'query') reply(port, request.id, () => packPoints(reader.query(request.query)));
     else if (request.op === 'close') reply(port, request.id, () => reader.close());
     else reply(port, request.id, () => { throw new Error(`a reader thread does not ${request.op}`); });
   });

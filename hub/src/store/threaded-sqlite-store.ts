@@ -10,7 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WriteRejectedError } from './errors.ts';
-import { packReadings, type ThreadReply, type ThreadRequest, type ThreadRole } from './sqlite-thread-main.ts';
+import { packReadings, unpackPoints, type PackedPoints, type ThreadReply, type ThreadRequest, type ThreadRole } from './sqlite-thread-main.ts';
 import { DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 
 type Pending = { resolve(value: unknown): void; reject(err: Error): void };
@@ -135,7 +135,7 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
     w.on('message', (reply: ThreadReply) => {
       if (reply.id === 0) reader.ready = true;
       else if (reader.job) {
-        if (reply.ok) finish(reader.job, null, reply.result as ReadingPoint[]);
+        if (reply.ok) finish(reader.job, null, unpackPoints(reply.result as PackedPoints));
         else finish(reader.job, replyError(reply.error));
       }
       pump();
