@@ -706,6 +706,7 @@ const char *tf_error_name(int code) {
   case TF_ERR_NOT_READING: return "FP_ERR_NOT_READING";
   case TF_ERR_TOO_MANY_CHANNELS: return "FP_ERR_TOO_MANY_CHANNELS";
   case TF_ERR_DEVICE_LIMIT: return "FP_ERR_DEVICE_LIMIT";
+  case TF_ERR_STORE_REJECTED: return "FP_ERR_STORE_REJECTED";
   case TF_ERR_NO_SPACE: return "TF_ERR_NO_SPACE";
   default: return "?";
   }

@@ -96,6 +96,7 @@ extern "C" {
 #define TF_ERR_NOT_READING 31
 #define TF_ERR_TOO_MANY_CHANNELS 32
 #define TF_ERR_DEVICE_LIMIT 33
+#define TF_ERR_STORE_REJECTED 34
 /* Library-only: the caller's buffer is too small. Not an FP-9 code; never sent. */
 #define TF_ERR_NO_SPACE 100
 

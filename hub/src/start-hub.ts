@@ -27,6 +27,9 @@ import { createDeviceEndpoint } from './transports/device-ws.ts';
 import { createSerialBridge, type SerialPortLike } from './transports/serial-bridge.ts';
 import { dataDirError, prepareDataDir } from './start-error.ts';
 
+/** How long after the store last refused readings /healthz says `degraded`. */
+const STORE_REJECTIONS_DEGRADE_MS = 5 * 60_000;
+
 export interface Hub {
   /** e.g. http://127.0.0.1:8080 */
   url: string;
@@ -136,7 +139,8 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   const commands = new CommandService({
     log: commandLog, live, logger: log, logLimiter,
     linkOf: (id) => ingest.device(id)?.link ?? null,
-    queueTtlMs: options.commandQueueTtlMs, maxQueuedPerDevice: options.commandQueueMax,
+    deviceExists: async (id) => !!(await registry.get(id)),
+    queueTtlMs: options.commandQueueTtlMs, maxOpenPerDevice: options.commandQueueMax,
     defaultTimeoutMs: 10_000, maxTimeoutMs: 10 * 60_000,
   });
   await commands.start();
@@ -172,6 +176,18 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     bus: live, metrics, log, auth,
     coalesceAboveBytes: options.liveCoalesceBytes, stuckCloseMs: options.liveStuckMs, retryMs: 50, guard,
   });
+  const storeHealth = health;
+  health = async () => {
+    const current = await storeHealth();
+    const { readings, lastAt, lastError } = ingest.storeRejections;
+    if (readings === 0) return current;
+    const recent = Date.now() - lastAt < STORE_REJECTIONS_DEGRADE_MS;
+    return {
+      ...current,
+      status: recent && current.status === 'ok' ? 'degraded' : current.status,
+      rejected: { readings, lastAt: new Date(lastAt).toISOString(), lastError },
+    };
+  };
   const app = createApp({
     registry, ingest, store, metrics, log, health, auth,
     maxQueryPoints: options.maxQueryPoints,

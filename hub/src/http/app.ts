@@ -21,6 +21,8 @@ export interface Health {
   status: 'ok' | 'degraded' | 'down';
   store: { kind: string; reachable: boolean };
   spool?: { bytes: number; readings: number; dropped: number };
+  /** readings the store refused for good (FP_ERR_STORE_REJECTED) since start; recent ones make the hub degraded */
+  rejected?: { readings: number; lastAt: string; lastError: string };
 }
 
 export interface AppOptions {
@@ -139,7 +141,9 @@ export function createApp(options: AppOptions): Hono {
     await mustGet(id);
     await registry.delete(id);
     ingest.forget(id);
-    log.info({ deviceId: id }, 'device deleted');
+    // its open commands fail now: none may reach a device provisioned later under this id
+    const failedCommands = (await options.commands?.service.deviceDeleted(id)) ?? 0;
+    log.info({ deviceId: id, failedCommands }, 'device deleted');
     return c.body(null, 204);
   });
 

@@ -6,6 +6,8 @@ import type { LiveBus, LiveReading } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceRegistry } from '../registry/registry.ts';
+import { isWriteRejected } from '../store/errors.ts';
+import { writeSalvaging } from '../store/salvage-write.ts';
 import type { Reading, ReadingStore } from '../store/store.ts';
 import type { DeviceLink } from './device-link.ts';
 
@@ -110,6 +112,8 @@ export class Ingest {
   private marksSavedAt = 0;
   private readonly now: () => number;
   private readonly limitedLog: LogLimiter;
+  /** readings the store refused for good since start, for /healthz */
+  readonly storeRejections = { readings: 0, lastAt: 0, lastError: '' };
 
   constructor(private readonly options: IngestOptions) {
     this.now = options.now ?? Date.now;
@@ -283,17 +287,23 @@ export class Ingest {
   }
 
   private async writeBatch(batch: Batch): Promise<void> {
-    const { store, registry, metrics } = this.options;
+    const { store, metrics } = this.options;
     const stopTimer = metrics.storeWriteSeconds.startTimer();
     try {
       if (batch.readings.length > 0) await store.write(batch.readings);
       stopTimer();
       metrics.readingsStored.inc(batch.readings.length);
     } catch (err) {
-      metrics.storeWriteFailures.inc();
-      this.limitedLog.error('store', { err, readings: batch.readings.length }, 'store write failed; devices will resend');
-      this.abandon(batch);
-      return;
+      const salvaged = isWriteRejected(err) ? await writeSalvaging((r) => store.write(r), batch.readings).catch(() => null) : null;
+      if (!salvaged) {
+        metrics.storeWriteFailures.inc();
+        this.limitedLog.error('store', { err, readings: batch.readings.length }, 'store write failed; devices will resend');
+        this.abandon(batch);
+        return;
+      }
+      stopTimer();
+      metrics.readingsStored.inc(batch.readings.length - salvaged.refused.length);
+      this.refusedByStore(salvaged.refused, salvaged.error);
     }
     const acked = new Map<DeviceState, number>();
     for (const { device, seq, epoch } of batch.acks) {
@@ -305,6 +315,34 @@ export class Ingest {
     if (this.now() - this.marksSavedAt >= WATERMARK_SAVE_MS) await this.saveWatermarks();
     const hubTime = this.now();
     for (const [device, ackedSeq] of acked) device.link?.send({ type: 'ack', ackedSeq, hubTime });
+  }
+
+  /**
+   * [FP-9 FP_ERR_STORE_REJECTED] The store refused these readings for good: resending cannot help,
+   * so they are dropped and counted like invalid samples, their devices are told, and their frames
+   * are acknowledged with everyone else's.
+   */
+  private refusedByStore(refused: readonly Reading[], error: unknown): void {
+    const byDevice = new Map<string, Reading[]>();
+    for (const r of refused) {
+      const list = byDevice.get(r.deviceId);
+      if (list) list.push(r);
+      else byDevice.set(r.deviceId, [r]);
+    }
+    const reason = (error as Error | undefined)?.message?.slice(0, 200) ?? 'refused by the store';
+    this.storeRejections.readings += refused.length;
+    this.storeRejections.lastAt = this.now();
+    this.storeRejections.lastError = reason;
+    for (const [deviceId, readings] of byDevice) {
+      this.options.metrics.rejected.inc({ code: 'FP_ERR_STORE_REJECTED' }, readings.length);
+      const device = this.devices.get(deviceId);
+      const channels = [...new Set(readings.map((r) => r.channel))];
+      this.limitedLog.warn(`${deviceId}:store`, { deviceId, refused: readings.length, channels: channels.slice(0, 10), reason }, 'store refused readings');
+      if (!device) continue;
+      device.counters.rejected += readings.length;
+      device.counters.readings -= readings.length;
+      device.link?.send({ type: 'error', code: ErrorCode.FP_ERR_STORE_REJECTED, text: `${readings.length} readings of ${channels.slice(0, 3).join(', ')} refused by the store; not stored, do not resend` });
+    }
   }
 
   /** [FP-5.5] Nothing durable: forget the frames and make every affected device start over. */

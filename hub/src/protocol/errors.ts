@@ -21,6 +21,7 @@ export const ErrorCode = {
   FP_ERR_NOT_READING: 31,
   FP_ERR_TOO_MANY_CHANNELS: 32,
   FP_ERR_DEVICE_LIMIT: 33,
+  FP_ERR_STORE_REJECTED: 34,
 } as const;
 
 export type ErrorName = keyof typeof ErrorCode;

@@ -30,7 +30,12 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-function configText(dir: string, rpcPort: number, httpPort: number): string {
+export interface InfluxdOptions {
+  /** `[data] max-values-per-tag`: InfluxDB refuses points that would give a tag more values */
+  maxValuesPerTag?: number;
+}
+
+function configText(dir: string, rpcPort: number, httpPort: number, options: InfluxdOptions): string {
   // Upstream 1.x reads `reporting-disabled`; Debian's build reads `reporting-enabled`. Each ignores the other.
   return `reporting-disabled = true
 reporting-enabled = false
@@ -42,7 +47,7 @@ bind-address = "127.0.0.1:${rpcPort}"
   dir = "${join(dir, 'data')}"
   wal-dir = "${join(dir, 'wal')}"
   query-log-enabled = false
-[http]
+${options.maxValuesPerTag !== undefined ? `  max-values-per-tag = ${options.maxValuesPerTag}\n` : ''}[http]
   bind-address = "127.0.0.1:${httpPort}"
   log-enabled = false
   pprof-enabled = false
@@ -78,12 +83,12 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-export async function startInfluxd(): Promise<Influxd> {
+export async function startInfluxd(options: InfluxdOptions = {}): Promise<Influxd> {
   const dir = await mkdtemp(join(tmpdir(), 'test-influxd-'));
   const [rpcPort, httpPort] = [await freePort(), await freePort()];
   const configPath = join(dir, 'influxdb.conf');
   const logPath = join(dir, 'influxd.log');
-  await writeFile(configPath, configText(dir, rpcPort, httpPort));
+  await writeFile(configPath, configText(dir, rpcPort, httpPort, options));
   const url = `http://127.0.0.1:${httpPort}`;
   let child: ChildProcess | undefined;
 
