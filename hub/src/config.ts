@@ -44,7 +44,7 @@ export interface HubOptions {
   liveStuckMs: number;
   /** how long a command waits for an offline device before it times out */
   commandQueueTtlMs: number;
-  /** most commands waiting per offline device */
+  /** most open commands (queued, sent or acked) per device, online or offline */
   commandQueueMax: number;
   /** [FP-6.4] a serial device silent this long shows offline */
   serialSilenceMs: number;

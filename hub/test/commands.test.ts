@@ -1,5 +1,6 @@
 // Commands from REST to real simulated devices and back, including queueing, timeouts and restarts.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { CommandFrame } from '../src/protocol/index.ts';
 import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
@@ -137,5 +138,95 @@ describe('commands', () => {
     const full = await submit(hub, 'cmd-5', { name: 'ping' });
     expect(full.status).toBe(429);
     expect((await full.json()).error.code).toBe('HUB_ERR_QUEUE_FULL');
+  });
+});
+
+describe('commands: bounded backlog per device', () => {
+  const hubs: TestHub[] = [];
+  afterEach(async () => {
+    await Promise.all(hubs.splice(0).map((h) => h.stop()));
+  });
+
+  it('2,000 submits to one online device that does not answer: the first 100 open, the rest 429, and the event loop keeps turning', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    const token = await hub.provision('flood-1');
+    const seen: CommandFrame[] = [];
+    const device = hub.device('flood-1', token, { onCommand: () => null });
+    device.on('command', (c) => seen.push(c));
+    await device.connect();
+
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const total = 2000;
+    const concurrency = 20;
+    const answers: { index: number; status: number; code?: string; id?: number }[] = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const index = next++;
+        const res = await submit(hub, 'flood-1', { name: 'ping', args: { index }, timeoutMs: 600_000 });
+        const body = await res.json();
+        answers.push({ index, status: res.status, code: body.error?.code, id: body.id });
+      }
+    }));
+    loop.disable();
+    const maxDelayMs = loop.max / 1e6;
+
+    const accepted = answers.filter((a) => a.status === 202);
+    expect(accepted).toHaveLength(100);
+    expect(answers.filter((a) => a.status === 429 && a.code === 'HUB_ERR_QUEUE_FULL')).toHaveLength(total - 100);
+    // the ones accepted are the first ones asked (give or take the requests in flight)
+    expect(Math.max(...accepted.map((a) => a.index))).toBeLessThan(100 + concurrency);
+    await waitFor(() => seen.length === 100, 'the device got the 100 open commands');
+    expect(new Set(seen.map((c) => c.id))).toEqual(new Set(accepted.map((a) => a.id)));
+    // generous: before the bound, each submit scanned the device's whole backlog
+    expect(maxDelayMs, `event loop delay max ${maxDelayMs.toFixed(1)} ms`).toBeLessThan(1000);
+
+    // the bound is on open commands: once one finishes, there is room for one more
+    device.sendFrame({ type: 'command_result', id: seen[0].id, status: 'succeeded', payload: '{}' });
+    await waitFor(async () => (await status(hub, 'flood-1', seen[0].id)).status === 'succeeded', 'first command succeeded');
+    expect((await submit(hub, 'flood-1', { name: 'ping' })).status).toBe(202);
+    expect((await submit(hub, 'flood-1', { name: 'ping' })).status).toBe(429);
+  });
+
+  it('deleting a device fails its open commands, and a device provisioned later under the same id gets none of them', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    const live = new WebSocket(hub.url.replace('http', 'ws') + '/ws/live', { headers: { authorization: `Bearer ${hub.adminToken}` } });
+    const events: { type: string; command?: CommandView & { deviceId: string } }[] = [];
+    live.on('message', (d) => events.push(JSON.parse(d.toString())));
+    await new Promise((r) => live.on('open', r));
+
+    const oldToken = await hub.provision('dev-b');
+    const old = hub.device('dev-b', oldToken, { onCommand: () => null });
+    await old.connect();
+    // one sent and waiting for its result (its timer must not fire later), two queued while offline
+    const sent = await (await submit(hub, 'dev-b', { name: 'ping', timeoutMs: 60_000 })).json();
+    expect(sent.status).toBe('sent');
+    await old.close();
+    await waitFor(async () => !(await (await hub.api('/api/devices/dev-b')).json()).online, 'dev-b offline');
+    const queued = [];
+    for (let i = 0; i < 2; i++) queued.push(await (await submit(hub, 'dev-b', { name: 'set-rate', args: { hz: i + 1 } })).json());
+    expect(queued.map((c) => c.status)).toEqual(['queued', 'queued']);
+    const oldIds = [sent.id, ...queued.map((c) => c.id)];
+
+    expect((await hub.api('/api/devices/dev-b', { method: 'DELETE' })).status).toBe(204);
+    for (const id of oldIds) {
+      expect(await status(hub, 'dev-b', id)).toMatchObject({ id, status: 'failed', result: { error: 'device deleted' } });
+    }
+    await waitFor(() => oldIds.every((id) => events.some((e) => e.type === 'command' && e.command!.id === id && e.command!.status === 'failed')), 'failures pushed live');
+    expect((await submit(hub, 'dev-b', { name: 'ping' })).status).toBe(404);
+
+    // the same id again, a new device: it gets only what is submitted for it
+    const newToken = await hub.provision('dev-b');
+    const seen: number[] = [];
+    const fresh = hub.device('dev-b', newToken, { onCommand: (c) => (seen.push(c.id), { status: 'succeeded', payload: c.args }) });
+    await fresh.connect();
+    const mine = await (await submit(hub, 'dev-b', { name: 'ping', args: { n: 1 } })).json();
+    await waitFor(async () => (await status(hub, 'dev-b', mine.id)).status === 'succeeded', 'the new device answered its own command');
+    expect(seen).toEqual([mine.id]);
+    for (const id of oldIds) expect((await status(hub, 'dev-b', id)).status).toBe('failed');
+    live.close();
   });
 });

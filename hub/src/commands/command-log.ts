@@ -27,9 +27,12 @@ export interface CommandRecord {
 export interface CommandLog {
   create(command: Omit<CommandRecord, 'id' | 'status' | 'result' | 'updatedAt' | 'deadline'>): Promise<CommandRecord>;
   get(id: number): Promise<CommandRecord | undefined>;
+  /** Undefined when there is no such command, or it is final: a final command never changes again. */
   update(id: number, change: Partial<Pick<CommandRecord, 'status' | 'result' | 'deadline'>>): Promise<CommandRecord | undefined>;
-  /** commands not final yet, oldest first */
+  /** commands not final yet, oldest first (by device: an index range over its open commands only) */
   open(deviceId?: string): Promise<CommandRecord[]>;
+  /** Marks every open command of a device failed with this result, at once; returns them. */
+  failOpen(deviceId: string, result: string): Promise<CommandRecord[]>;
   recent(deviceId: string, limit: number): Promise<CommandRecord[]>;
   close(): Promise<void>;
 }
@@ -80,6 +83,14 @@ export function createSqliteCommandLog(options: { path: string }): CommandLog {
   const openFor = db.prepare<[string], Row>(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acked') AND device_id = ? ORDER BY id`);
   const update = db.prepare(`UPDATE commands SET status = @status, result = @result, deadline = @deadline, updated_at = @updatedAt WHERE id = @id`);
   const recent = db.prepare<[string, number], Row>(`SELECT * FROM commands WHERE device_id = ? ORDER BY id DESC LIMIT ?`);
+  const failOpen = db.transaction((deviceId: string, result: string) => {
+    const updatedAt = Date.now();
+    return openFor.all(deviceId).map((row) => {
+      const failed = { ...toRecord(row), status: 'failed' as const, result, updatedAt };
+      update.run(failed);
+      return failed;
+    });
+  });
 
   return {
     async create(command) {
@@ -93,9 +104,13 @@ export function createSqliteCommandLog(options: { path: string }): CommandLog {
     async update(id, change) {
       const row = byId.get(id);
       if (!row) return undefined;
+      if (FINAL_STATUSES.has(row.status)) return undefined;
       const next = { ...toRecord(row), ...change, updatedAt: Date.now() };
       update.run(next);
       return next;
+    },
+    async failOpen(deviceId, result) {
+      return failOpen(deviceId, result);
     },
     async open(deviceId) {
       return (deviceId === undefined ? openAll.all() : openFor.all(deviceId)).map(toRecord);

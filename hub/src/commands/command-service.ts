@@ -1,6 +1,8 @@
 // Command lifecycle: queued → sent → (acked) → succeeded | failed | timed-out. Queued commands
 // wait for their device; sent ones are resent after a reconnect or a hub restart with the same id,
-// and the device answers a repeated id from memory [FP-4.5.1].
+// and the device answers a repeated id from memory [FP-4.5.1]. Open commands (queued, sent or
+// acked) are bounded per device and counted in memory, so a submit costs the same however many
+// commands wait; deleting a device fails its open commands.
 import type { Logger } from 'pino';
 import type { DeviceLink } from '../ingest/device-link.ts';
 import type { LiveBus } from '../live/live-bus.ts';
@@ -18,14 +20,16 @@ export interface CommandServiceOptions {
   linkOf(deviceId: string): DeviceLink | null;
   /** how long a command may wait for an offline device */
   queueTtlMs: number;
-  /** most commands waiting per device */
-  maxQueuedPerDevice: number;
+  /** most open commands (queued, sent or acked) per device, online or not */
+  maxOpenPerDevice: number;
+  /** whether the device is (still) provisioned; default: always */
+  deviceExists?(deviceId: string): Promise<boolean>;
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
 }
 
 export class CommandError extends Error {
-  constructor(readonly code: 'HUB_ERR_BAD_REQUEST' | 'HUB_ERR_QUEUE_FULL', message: string) {
+  constructor(readonly code: 'HUB_ERR_BAD_REQUEST' | 'HUB_ERR_QUEUE_FULL' | 'HUB_ERR_NOT_FOUND', message: string) {
     super(message);
   }
 }
@@ -42,17 +46,41 @@ export function commandView(c: CommandRecord) {
   };
 }
 
+/** The result of a command whose device was deleted before it finished. */
+export const DEVICE_DELETED_RESULT = JSON.stringify({ error: 'device deleted' });
+
+/** A submit between its bound check and its insert; a deletion meanwhile cancels it. */
+interface Reservation {
+  cancelled: boolean;
+}
+
 export class CommandService {
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private readonly limitedLog: LogLimiter;
+  /** ids of open commands per device: the bound is checked without a query */
+  private readonly openIds = new Map<string, Set<number>>();
+  private readonly reserved = new Map<string, Set<Reservation>>();
 
   constructor(private readonly options: CommandServiceOptions) {
     this.limitedLog = options.logLimiter ?? new LogLimiter(options.logger);
   }
 
-  /** After a restart: time out what is overdue, re-arm the rest. */
+  /** After a restart: time out what is overdue, re-arm the rest, fail what belongs to deleted devices. */
   async start(): Promise<void> {
-    for (const command of await this.options.log.open()) this.arm(command);
+    const exists = new Map<string, boolean>();
+    for (const command of await this.options.log.open()) {
+      let known = exists.get(command.deviceId);
+      if (known === undefined) exists.set(command.deviceId, (known = (await this.options.deviceExists?.(command.deviceId)) ?? true));
+      if (!known) continue;
+      this.track(command);
+      this.arm(command);
+    }
+    for (const [deviceId, known] of exists) if (!known) await this.deviceDeleted(deviceId);
+  }
+
+  /** Open commands of a device, and submits under way for it. */
+  openCount(deviceId: string): number {
+    return (this.openIds.get(deviceId)?.size ?? 0) + (this.reserved.get(deviceId)?.size ?? 0);
   }
 
   async submit(deviceId: string, request: { name?: unknown; args?: unknown; timeoutMs?: unknown }): Promise<CommandRecord> {
@@ -66,12 +94,33 @@ export class CommandService {
     if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.options.maxTimeoutMs) {
       throw new CommandError('HUB_ERR_BAD_REQUEST', `timeoutMs: 1 to ${this.options.maxTimeoutMs}`);
     }
-    const waiting = (await this.options.log.open(deviceId)).filter((c) => c.status === 'queued').length;
-    if (waiting >= this.options.maxQueuedPerDevice) {
-      throw new CommandError('HUB_ERR_QUEUE_FULL', `${waiting} commands already wait for ${deviceId}`);
+    const open = this.openCount(deviceId);
+    if (open >= this.options.maxOpenPerDevice) {
+      throw new CommandError('HUB_ERR_QUEUE_FULL', `${open} commands for ${deviceId} are queued or wait for a result (at most ${this.options.maxOpenPerDevice})`);
     }
-    const now = Date.now();
-    let command = await this.options.log.create({ deviceId, name, args: argsText, timeoutMs, createdAt: now, expiresAt: now + this.options.queueTtlMs });
+    const reservation: Reservation = { cancelled: false };
+    const reservations = this.reserved.get(deviceId) ?? this.reserved.set(deviceId, new Set()).get(deviceId)!;
+    reservations.add(reservation);
+    let command: CommandRecord;
+    try {
+      if (this.options.deviceExists && !(await this.options.deviceExists(deviceId))) {
+        throw new CommandError('HUB_ERR_NOT_FOUND', `no device ${JSON.stringify(deviceId)}`);
+      }
+      const now = Date.now();
+      command = await this.options.log.create({ deviceId, name, args: argsText, timeoutMs, createdAt: now, expiresAt: now + this.options.queueTtlMs });
+    } finally {
+      reservations.delete(reservation);
+      if (reservations.size === 0) this.reserved.delete(deviceId);
+    }
+    if (reservation.cancelled) {
+      // the device was deleted while this command was being stored: it must never be delivered
+      const failed = await this.options.log.update(command.id, { status: 'failed', result: DEVICE_DELETED_RESULT });
+      if (!failed) return (await this.options.log.get(command.id)) ?? command;
+      this.logLifecycle(failed, 'command failed', { reason: 'device deleted' });
+      this.publish(failed);
+      return failed;
+    }
+    this.track(command);
     this.publish(command);
     const link = this.options.linkOf(deviceId);
     this.logLifecycle(command, 'command submitted', { timeoutMs, online: link !== null });
@@ -97,7 +146,8 @@ export class CommandService {
     if (FINAL_STATUSES.has(command.status)) return; // a repeated answer changes nothing
     if (frame.status === 'accepted') {
       if (command.status !== 'acked') {
-        const acked = (await this.options.log.update(command.id, { status: 'acked' }))!;
+        const acked = await this.options.log.update(command.id, { status: 'acked' });
+        if (!acked) return; // finished meanwhile
         this.logLifecycle(acked, 'command acked');
         this.publish(acked);
       }
@@ -106,7 +156,9 @@ export class CommandService {
     this.clearTimer(command.id);
     const status = frame.status === 'succeeded' ? 'succeeded' : 'failed';
     const result = frame.status === 'unknown' ? JSON.stringify({ error: 'unknown command' }) : frame.payload;
-    const finished = (await this.options.log.update(command.id, { status, result }))!;
+    const finished = await this.options.log.update(command.id, { status, result });
+    if (!finished) return;
+    this.untrack(finished);
     this.logLifecycle(finished, status === 'succeeded' ? 'command succeeded' : 'command failed', status === 'failed' ? { result: result.slice(0, 200) } : {});
     this.publish(finished);
   }
@@ -117,7 +169,9 @@ export class CommandService {
     link.send({ type: 'command', id: command.id, timeoutMs: command.timeoutMs, name: command.name, args: command.args });
     let sent = command;
     if (command.status === 'queued') {
-      sent = (await this.options.log.update(command.id, { status: 'sent', deadline }))!;
+      const updated = await this.options.log.update(command.id, { status: 'sent', deadline });
+      if (!updated) return (await this.options.log.get(command.id)) ?? command; // finished meanwhile
+      sent = updated;
       this.logLifecycle(sent, 'command sent');
       this.publish(sent);
     } else {
@@ -142,10 +196,41 @@ export class CommandService {
     this.timers.delete(id);
     const command = await this.options.log.get(id);
     if (!command || FINAL_STATUSES.has(command.status)) return;
-    const timedOut = (await this.options.log.update(id, { status: 'timed-out', result: JSON.stringify({ error: reason }) }))!;
+    const timedOut = await this.options.log.update(id, { status: 'timed-out', result: JSON.stringify({ error: reason }) });
+    if (!timedOut) return;
+    this.untrack(timedOut);
     // a queued command expires (never delivered); a sent one times out (no result)
     this.logLifecycle(timedOut, command.status === 'queued' ? 'command expired' : 'command timed out', { reason });
     this.publish(timedOut);
+  }
+
+  /**
+   * The device was deleted: its open commands fail now (persisted, pushed live, timers cleared), and
+   * submits under way for it are cancelled, so none of them reaches a device provisioned later
+   * under the same id.
+   */
+  async deviceDeleted(deviceId: string): Promise<number> {
+    for (const reservation of this.reserved.get(deviceId) ?? []) reservation.cancelled = true;
+    const failed = await this.options.log.failOpen(deviceId, DEVICE_DELETED_RESULT);
+    for (const command of failed) {
+      this.clearTimer(command.id);
+      this.untrack(command);
+      this.logLifecycle(command, 'command failed', { reason: 'device deleted' });
+      this.publish(command);
+    }
+    return failed.length;
+  }
+
+  private track(command: CommandRecord): void {
+    const ids = this.openIds.get(command.deviceId) ?? this.openIds.set(command.deviceId, new Set()).get(command.deviceId)!;
+    ids.add(command.id);
+  }
+
+  private untrack(command: CommandRecord): void {
+    const ids = this.openIds.get(command.deviceId);
+    if (!ids) return;
+    ids.delete(command.id);
+    if (ids.size === 0) this.openIds.delete(command.deviceId);
   }
 
   private lifecycleFields(command: CommandRecord) {
@@ -154,7 +239,7 @@ export class CommandService {
 
   /**
    * Lifecycle lines are not limited: each happens once per command, and commands come from the
-   * operator (at most `maxQueuedPerDevice` waiting per device), not from devices.
+   * operator (at most `maxOpenPerDevice` open per device), not from devices.
    */
   private logLifecycle(command: CommandRecord, message: string, extra: object = {}): void {
     this.options.logger.info({ ...this.lifecycleFields(command), ...extra }, message);
@@ -172,6 +257,7 @@ export class CommandService {
   async close(): Promise<void> {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.openIds.clear();
     await this.options.log.close();
   }
 }
