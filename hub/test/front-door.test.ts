@@ -72,6 +72,30 @@ describe('front door: requests that must not kill the hub', () => {
     await stillServing(hub);
   });
 
+  it('answers targets and Hosts no URL can be built from with 400, bad handshakes with JSON 400, and ignores an unknown Expect', async () => {
+    const { port } = new URL(hub.url);
+    for (const request of [
+      `GET http://u:p@x/healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`,
+      'GET /healthz HTTP/1.1\r\nHost: 1.2.3.4.5\r\n\r\n',
+      'POST /login HTTP/1.1\r\nHost: 1.2.3.4.5\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
+    ]) {
+      const answer = await rawRequest(hub, request);
+      expect(answer.status, request).toBe(400);
+      expect(errorCode(answer)).toBe('HUB_ERR_BAD_REQUEST');
+    }
+    for (const headers of [{ 'Sec-WebSocket-Version': '8' }, { Upgrade: 'h2c' }, { 'Sec-WebSocket-Key': 'short' }]) {
+      const answer = await rawRequest(hub, upgradeRequest('/ws/live', { Authorization: `Bearer ${hub.adminToken}`, ...headers }));
+      expect(answer.status, JSON.stringify(headers)).toBe(400);
+      expect(errorCode(answer)).toBe('HUB_ERR_BAD_REQUEST');
+    }
+    const options = await rawRequest(hub, upgradeRequest('/ws/live', { Authorization: `Bearer ${hub.adminToken}` }).replace(/^GET/, 'OPTIONS'));
+    expect(options.status).toBe(400);
+    expect(errorCode(options)).toBe('HUB_ERR_BAD_REQUEST');
+    const expectation = await rawRequest(hub, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nExpect: 10-continue\r\nConnection: close\r\n\r\n`);
+    expect(expectation.status).toBe(200);
+    await stillServing(hub);
+  });
+
   it('does not count a handshake that ws refuses (no key) as an open connection', async () => {
     const small = await startTestHub({ maxConnectionsPerIp: 3 });
     try {

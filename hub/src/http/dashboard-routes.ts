@@ -97,7 +97,7 @@ export function mountDashboard(app: Hono, options: DashboardOptions = {}): void 
       found = await load();
     } catch (err) {
       options.log?.error({ err }, 'dashboard asset unavailable');
-      return c.text('dashboard asset unavailable; see the hub log', 500, SECURITY_HEADERS);
+      return c.json({ error: { code: 'HUB_ERR_INTERNAL', message: 'dashboard asset unavailable; see the hub log' } }, 500, SECURITY_HEADERS);
     }
     const headers = { ...SECURITY_HEADERS, 'content-type': type, 'cache-control': cacheControl, etag: found.etag };
     if (c.req.header('if-none-match') === found.etag) return c.body(null, 304, headers);
@@ -109,7 +109,7 @@ export function mountDashboard(app: Hono, options: DashboardOptions = {}): void 
   app.get('/assets/style.css', (c) => send(c, () => file(join(root, 'style.css')), 'text/css; charset=utf-8'));
   app.get('/assets/uplot.css', (c) => send(c, uplotCss, 'text/css; charset=utf-8'));
   app.get('/assets/favicon.svg', (c) => send(c, () => file(join(root, 'favicon.svg')), 'image/svg+xml', 'max-age=86400'));
-  app.all('/assets/*', (c) => c.text('no such dashboard asset', 404, SECURITY_HEADERS));
+  app.all('/assets/*', (c) => c.json({ error: { code: 'HUB_ERR_NOT_FOUND', message: 'no such dashboard asset' } }, 404, SECURITY_HEADERS));
 
   const auth = options.auth;
   if (auth) {

@@ -2,11 +2,11 @@
 // reaches it before any token is checked is bounded here: header size, time to send headers and a
 // request, unfinished upgrades, and connections per address that have not become WebSockets.
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, Server, ServerOptions } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 import { rejectUpgrade } from '../transports/reject-upgrade.ts';
@@ -33,6 +33,27 @@ export interface HubServerOptions {
 /** Node's default, stated so the README's number stays true: larger headers get 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
+/**
+ * Whether a request's target and Host make a URL a `Request` can be built from. The adapter only
+ * builds the full `Request` when a handler reads the body, and then a target with credentials
+ * (`http://u:p@x/`) or a Host WHATWG refuses (`1.2.3.4.5`) would throw inside the app (500).
+ */
+export function acceptableTarget(req: IncomingMessage): boolean {
+  const target = req.url ?? '';
+  try {
+    const url = /^https?:\/\//i.test(target) ? new URL(target) : target.startsWith('/') ? new URL(`http://${req.headers.host ?? 'hub'}${target}`) : null;
+    return url !== null && !url.username && !url.password;
+  } catch {
+    return false;
+  }
+}
+
+function answerBadRequest(res: ServerResponse, message: string): void {
+  const body = JSON.stringify({ error: { code: 'HUB_ERR_BAD_REQUEST', message } });
+  res.writeHead(400, STATUS_CODES[400], { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}
+
 /** The request target as a URL, or undefined when it is not one (e.g. `//[`). */
 export function requestUrl(target: string | undefined): URL | undefined {
   try {
@@ -41,6 +62,18 @@ export function requestUrl(target: string | undefined): URL | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What is wrong with a WebSocket handshake (RFC 6455 §4.2.1), checked before any token so every
+ * refusal has the API's JSON shape (ws would answer its own text/html 400 or 405).
+ */
+function badHandshake(req: IncomingMessage): string | null {
+  if (req.method !== 'GET') return 'a WebSocket handshake is a GET';
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') return 'Upgrade: websocket expected';
+  if (!/^[+/0-9A-Za-z]{22}==$/.test(req.headers['sec-websocket-key'] ?? '')) return 'missing or invalid Sec-WebSocket-Key';
+  if (req.headers['sec-websocket-version'] !== '13') return 'Sec-WebSocket-Version: 13 expected';
+  return null;
 }
 
 export function createHubServer(options: HubServerOptions): Server {
@@ -52,13 +85,17 @@ export function createHubServer(options: HubServerOptions): Server {
     // Node checks the two timeouts above this often (30 s by default, which would triple them).
     connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
   };
-  const server = (options.tls
-    ? createAdaptorServer({
-        fetch: options.fetch,
-        createServer: createHttpsServer,
-        serverOptions: { ...serverOptions, handshakeTimeout: options.headersTimeoutMs, cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
-      })
-    : createAdaptorServer({ fetch: options.fetch, serverOptions })) as Server;
+  // Requests whose URL the app could not even build are answered here, as 400.
+  const guarded = (listener: RequestListener): RequestListener => (req, res) => {
+    if (acceptableTarget(req)) listener(req, res);
+    else answerBadRequest(res, 'not a valid request target or Host');
+  };
+  const listener = guarded(getRequestListener(options.fetch));
+  const server: Server = options.tls
+    ? createHttpsServer({ ...serverOptions, handshakeTimeout: options.headersTimeoutMs, cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, listener)
+    : createHttpServer(serverOptions, listener);
+  // An `Expect` the hub does not know is ignored (RFC 9110 allows it) rather than answered 417.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
 
   const httpConnections = new Map<string, number>();
   const counted = new WeakSet<Socket>();
@@ -97,6 +134,8 @@ export function createHubServer(options: HubServerOptions): Server {
     try {
       const url = requestUrl(req.url);
       if (!url) return void (done(), rejectUpgrade(socket, 400, 'HUB_ERR_BAD_REQUEST', 'not a valid request target'));
+      const handshakeProblem = badHandshake(req);
+      if (handshakeProblem) return void (done(), rejectUpgrade(socket, 400, 'HUB_ERR_BAD_REQUEST', handshakeProblem));
       const handler = Object.hasOwn(options.upgrades, url.pathname) ? options.upgrades[url.pathname] : undefined;
       if (!handler) return void (done(), rejectUpgrade(socket, 404, 'HUB_ERR_NOT_FOUND', 'no WebSocket endpoint at this path'));
       handler(req, socket, head, url).then(done, (err) => {
