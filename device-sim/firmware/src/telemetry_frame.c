@@ -214,6 +214,15 @@ static bool device_id_ok(tf_str s) {
   return true;
 }
 
+/* [FP-3.4] times (READINGS base time, ACK hub time) below 2^53 ms, so every receiver holds them exactly */
+static bool time_ok(uint64_t t) {
+  return t < TF_TIME_LIMIT;
+}
+
+static bool same_str(tf_str a, tf_str b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
 static bool value_type_ok(uint8_t vt) {
   return vt >= TF_VT_F32 && vt <= TF_VT_BOOL;
 }
@@ -267,6 +276,12 @@ int tf_encode_hello(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id
     seen[c->id >> 3] |= bit;
     if (!value_type_ok(c->type) || !str_ok(c->name, 1, TF_MAX_NAME) || !str_ok(c->unit, 0, TF_MAX_UNIT))
       return -TF_ERR_BAD_PAYLOAD;
+    {
+      /* [FP-4.1.4] names are unique within a HELLO (the hub checks this after decoding) */
+      uint8_t j;
+      for (j = 0; j < i; j++)
+        if (same_str(channels[j].name, c->name)) return -TF_ERR_BAD_PAYLOAD;
+    }
     payload += 2 + 1 + (size_t)c->name.len + 1 + (size_t)c->unit.len;
   }
   if ((rc = check_room(payload, cap)) != 0) return rc;
@@ -292,6 +307,8 @@ int tf_readings_begin(tf_readings_builder *b, uint8_t *buf, size_t cap, uint32_t
   b->count = 0;
   b->abs_time = abs_time;
   b->len = 0;
+  /* [FP-5.1] seq starts at 1; [FP-3.4] base time below 2^53 ms */
+  if (seq == 0 || (abs_time && !time_ok(base_time))) return -TF_ERR_BAD_PAYLOAD;
   /* room for the header, base time, count and checksum; samples are checked as added */
   if (!buf || cap < head + 2 + TF_CHECKSUM_SIZE) return -TF_ERR_NO_SPACE;
   put_u32(buf + 4, seq); /* the rest of the header is written by finish */
@@ -372,7 +389,7 @@ int tf_encode_readings(uint8_t *buf, size_t cap, uint32_t seq, bool abs_time, ui
   tf_readings_builder b;
   uint16_t i;
   int rc;
-  if (count == 0 || !samples) return -TF_ERR_BAD_PAYLOAD;
+  if (count == 0 || !samples || seq == 0 || (abs_time && !time_ok(base_time))) return -TF_ERR_BAD_PAYLOAD;
   /* Validate every sample before reporting space, so a bad sample is never hidden behind NO_SPACE. */
   for (i = 0; i < count; i++)
     if (TF_SAMPLE_SIZE(samples[i].type) == 0) return -TF_ERR_BAD_PAYLOAD;
@@ -384,6 +401,7 @@ int tf_encode_readings(uint8_t *buf, size_t cap, uint32_t seq, bool abs_time, ui
 
 int tf_encode_ack(uint8_t *buf, size_t cap, uint32_t acked_seq, uint64_t hub_time) {
   int rc;
+  if (!time_ok(hub_time)) return -TF_ERR_BAD_PAYLOAD;
   if ((rc = check_room(12, cap)) != 0) return rc;
   put_u32(buf + TF_HEADER_SIZE, acked_seq);
   put_u64(buf + TF_HEADER_SIZE + 4, hub_time);
@@ -503,7 +521,22 @@ static int decode_hello(reader *r, tf_frame *f) {
     rd_str(r, false, 1, TF_MAX_NAME);
     rd_str(r, false, 0, TF_MAX_UNIT);
   }
-  return r->bad ? -1 : 0;
+  if (r->bad) return -1;
+  {
+    /* [FP-4.1.4] a channel name declared twice: the hub refuses the HELLO with FP_ERR_BAD_PAYLOAD */
+    tf_iter a, b;
+    tf_channel ca, cb;
+    uint8_t k = 0;
+    tf_hello_channels(f, &a);
+    while (tf_hello_next(&a, &ca)) {
+      uint8_t j = 0;
+      tf_hello_channels(f, &b);
+      while (j++ < k && tf_hello_next(&b, &cb))
+        if (same_str(ca.name, cb.name)) return -1;
+      k++;
+    }
+  }
+  return 0;
 }
 
 static int decode_readings(reader *r, tf_frame *f) {
@@ -513,6 +546,8 @@ static int decode_readings(reader *r, tf_frame *f) {
   f->u.readings.count = rd_u16(r);
   f->u.readings.samples = r->p;
   if (r->bad || f->u.readings.count == 0) return -1; /* [FP-4.2] at least one sample */
+  if (!time_ok(f->u.readings.base_time)) return -1;  /* [FP-3.4] */
+  if (f->seq == 0) return -1;                        /* [FP-5.1] the hub refuses seq 0 */
   for (i = 0; i < f->u.readings.count; i++) {
     uint8_t vt = take(r, 2)[1]; /* channel id, value type */
     size_t size = TF_SAMPLE_SIZE(vt);
@@ -553,6 +588,7 @@ int tf_decode(const uint8_t *buf, size_t len, tf_frame *out) {
   case TF_TYPE_ACK:
     out->u.ack.acked_seq = rd_u32(&r);
     out->u.ack.hub_time = rd_u64(&r);
+    if (!time_ok(out->u.ack.hub_time)) r.bad = true; /* [FP-3.4] */
     break;
   case TF_TYPE_COMMAND:
     out->u.command.id = rd_u32(&r);
@@ -684,6 +720,10 @@ int tf_line_decode(const char *line, size_t len, uint8_t *out, size_t cap) {
 /* ---- names ---- */
 
 const char *tf_error_name(int code) {
+#ifdef TF_NO_ERROR_NAMES
+  (void)code;
+  return "?";
+#else
   switch (code < 0 ? -code : code) {
   case TF_ERR_TRUNCATED: return "FP_ERR_TRUNCATED";
   case TF_ERR_BAD_VERSION: return "FP_ERR_BAD_VERSION";
@@ -710,4 +750,5 @@ const char *tf_error_name(int code) {
   case TF_ERR_NO_SPACE: return "TF_ERR_NO_SPACE";
   default: return "?";
   }
+#endif
 }

@@ -8,6 +8,10 @@
  *     bytes, or a negative error: -TF_ERR_BAD_PAYLOAD for field values the hub would refuse
  *     (FP-3.4), -TF_ERR_TOO_LARGE for a payload over 16384 bytes, -TF_ERR_NO_SPACE when
  *     `cap` is too small. Lengths fit an `int` even where int is 16 bits (AVR).
+ *   - Encoders and decoder enforce every limit the hub enforces on a frame: FP-3.4 sizes and
+ *     counts, times below 2^53 ms, READINGS seq >= 1 (FP-5.1), channel ids and channel names
+ *     unique within a HELLO (FP-4.1, FP-4.1.4). What one encodes, the hub decodes; what the
+ *     hub would refuse, they refuse with the hub's code (FP_ERR_BAD_PAYLOAD).
  *   - tf_decode returns 0 or the negative FP-9 code of the first failed check, in the
  *     order of FP-3.5. The decoded frame points into the input buffer: keep that buffer
  *     alive and unchanged while you use the frame.
@@ -38,6 +42,8 @@ extern "C" {
 #define TF_MAX_FIRMWARE 64
 #define TF_MAX_COMMAND_TEXT 4096 /* command args and result payload */
 #define TF_MAX_ERROR_TEXT 255
+/* Times (READINGS base time, ACK hub time) must be below 2^53 ms, the year 287,396. */
+#define TF_TIME_LIMIT ((uint64_t)1 << 53)
 /* [FP-8.4] longest base64 body (characters after '@') a receiver reads */
 #define TF_MAX_LINE 21870
 
@@ -193,19 +199,21 @@ uint16_t tf_crc16(const uint8_t *p, size_t n);
 /* Wraps a NUL-terminated C string (no copy). */
 tf_str tf_cstr(const char *s);
 
-/* "FP_ERR_..." for an FP-9 code (positive or negative), "TF_ERR_NO_SPACE", or "?" */
+/* "FP_ERR_..." for an FP-9 code (positive or negative), "TF_ERR_NO_SPACE", or "?".
+ * Define TF_NO_ERROR_NAMES to leave the name table out (small AVR parts): it then returns "?". */
 const char *tf_error_name(int code);
 
-/* [FP-4.1] HELLO. Channel ids must be unique; device id is 1-64 of A-Z a-z 0-9 . _ - : */
+/* [FP-4.1] HELLO. Channel ids and names must be unique; device id is 1-64 of A-Z a-z 0-9 . _ - : */
 int tf_encode_hello(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id, tf_str firmware,
                     const tf_channel *channels, uint8_t channel_count);
 
 /* [FP-4.2] READINGS in one call. Without abs_time, base_time is ignored and the hub stamps
- * the samples on arrival (FP-4.2.2). */
+ * the samples on arrival (FP-4.2.2). seq 0 and a base time >= TF_TIME_LIMIT are refused. */
 int tf_encode_readings(uint8_t *buf, size_t cap, uint32_t seq, bool abs_time, uint64_t base_time,
                        const tf_sample *samples, uint16_t count);
 
-/* [FP-4.2] READINGS sample by sample. begin returns 0 or -TF_ERR_NO_SPACE. add returns 0,
+/* [FP-4.2] READINGS sample by sample. begin returns 0, -TF_ERR_BAD_PAYLOAD (seq 0, base time
+ * >= TF_TIME_LIMIT) or -TF_ERR_NO_SPACE. add returns 0,
  * or a negative error and leaves the frame as it was, so on -TF_ERR_NO_SPACE or
  * -TF_ERR_TOO_LARGE the caller can finish this frame and put the sample in the next one.
  * finish returns the frame length (at least one sample is required) and is called once. */

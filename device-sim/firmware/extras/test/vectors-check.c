@@ -315,6 +315,7 @@ static int run_encode(void) {
   tf_channel many[TF_MAX_CHANNELS + 1];
   tf_readings_builder b;
   char long_text[302];
+  char names[TF_MAX_CHANNELS + 1][4];
   int n, i, added;
 
   printf("{\"label\":\"crc-check\",\"value\":%u}\n", tf_crc16(check, 9));
@@ -398,6 +399,8 @@ static int run_encode(void) {
   for (i = 0; i <= TF_MAX_CHANNELS; i++) {
     many[i] = channels[0];
     many[i].id = (uint8_t)i;
+    snprintf(names[i], sizeof names[i], "c%d", i);
+    many[i].name = tf_cstr(names[i]);
   }
   emit_error("refuse-65-channels", tf_encode_hello(out_bytes, sizeof out_bytes, 1, tf_cstr("d"), tf_cstr(""), many,
                                                    TF_MAX_CHANNELS + 1));
@@ -411,6 +414,19 @@ static int run_encode(void) {
              tf_encode_command(out_bytes, sizeof out_bytes, 1, 1, tf_cstr(""), tf_cstr("")));
   emit_error("refuse-command-status",
              tf_encode_command_result(out_bytes, sizeof out_bytes, 1, 4, tf_cstr("")));
+  memcpy(many, channels, sizeof channels);
+  many[1].name = many[0].name;
+  emit_error("refuse-duplicate-name",
+             tf_encode_hello(out_bytes, sizeof out_bytes, 1, tf_cstr("d"), tf_cstr(""), many, 2));
+  memcpy(samples, arrival, sizeof samples);
+  emit_error("refuse-seq-0", tf_encode_readings(out_bytes, sizeof out_bytes, 0, false, 0, samples, 2));
+  emit_error("refuse-seq-0-builder", tf_readings_begin(&b, out_bytes, sizeof out_bytes, 0, false, 0));
+  emit_error("refuse-time-2^53",
+             tf_encode_readings(out_bytes, sizeof out_bytes, 1, true, TF_TIME_LIMIT, samples, 2));
+  emit_error("refuse-time-2^53-builder", tf_readings_begin(&b, out_bytes, sizeof out_bytes, 1, true, TF_TIME_LIMIT));
+  emit_frame("accept-time-2^53-1", tf_encode_readings(out_bytes, sizeof out_bytes, 1, true, TF_TIME_LIMIT - 1, samples, 2));
+  emit_error("refuse-ack-time-2^53", tf_encode_ack(out_bytes, sizeof out_bytes, 1, TF_TIME_LIMIT));
+  emit_frame("accept-ack-time-2^53-1", tf_encode_ack(out_bytes, sizeof out_bytes, 1, TF_TIME_LIMIT - 1));
   emit_error("refuse-small-buffer", tf_encode_heartbeat(out_bytes, TF_HEADER_SIZE + 1));
   emit_error("refuse-small-line-buffer", tf_line_encode(out_bytes, 12, out_line, TF_LINE_SIZE(12) - 1));
   return 0;
