@@ -208,6 +208,7 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
       const startedAt = Date.now();
       // The writer opens (and creates) the database before any reader may read it.
       await (ready ?? start());
+      if (closed) throw new Error('the store is closed');
       const ms = query.timeoutMs ?? queryTimeoutMs;
       return new Promise<ReadingPoint[]>((resolve, reject) => {
         const job: Job = { query, resolve, reject, timer: setTimeout(() => timedOut(job, ms), Math.max(0, startedAt + ms - Date.now())) };
