@@ -83,7 +83,7 @@ describe('front door: requests that must not kill the hub', () => {
       expect(answer.status, request).toBe(400);
       expect(errorCode(answer)).toBe('HUB_ERR_BAD_REQUEST');
     }
-    for (const headers of [{ 'Sec-WebSocket-Version': '8' }, { Upgrade: 'h2c' }, { 'Sec-WebSocket-Key': 'short' }]) {
+    for (const headers of [{ 'Sec-WebSocket-Version': '8' }, { Upgrade: 'h2c' }, { 'Sec-WebSocket-Key': 'short' }] as Record<string, string>[]) {
       const answer = await rawRequest(hub, upgradeRequest('/ws/live', { Authorization: `Bearer ${hub.adminToken}`, ...headers }));
       expect(answer.status, JSON.stringify(headers)).toBe(400);
       expect(errorCode(answer)).toBe('HUB_ERR_BAD_REQUEST');
