@@ -75,6 +75,34 @@ class Harness {
   }
 }
 
+function compile(out: string, main: string): void {
+  try {
+    execFileSync(CC, [...CFLAGS, '-I', join(here, 'src'), '-o', out, join(here, 'extras/test', main),
+      join(here, 'src/telemetry_session.c'), join(here, 'src/telemetry_frame.c')], { stdio: 'pipe' });
+  } catch (err) {
+    throw new Error(`compiling ${main} failed:\n${(err as { stderr?: Buffer }).stderr?.toString() ?? String(err)}`);
+  }
+}
+
+describe('C session module against a scripted hub with a fake clock', () => {
+  it('resume, ACK window, ACKs during resend, rate limit, ACK timeout, heartbeat, commands, ring full, seq wrap', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'telemetry-session-unit-'));
+    try {
+      compile(join(dir, 'session-unit'), 'session-unit.c');
+      let out: string;
+      try {
+        out = execFileSync(join(dir, 'session-unit'), { encoding: 'utf8' });
+      } catch (err) {
+        out = (err as { stdout?: string }).stdout ?? String(err);
+      }
+      expect(out.split('\n').filter((l) => l.startsWith('FAIL'))).toEqual([]);
+      expect(out).toMatch(/^checks [0-9]{3,} failed 0$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.runIf(hasRealPart('socat'))('C session module against a real hub over a serial pty pair', () => {
   let dir = '';
   let dataDir = '';
@@ -108,12 +136,7 @@ describe.runIf(hasRealPart('socat'))('C session module against a real hub over a
     dir = mkdtempSync(join(tmpdir(), 'telemetry-session-'));
     dataDir = join(dir, 'hub-data');
     const bin = join(dir, 'session-harness');
-    try {
-      execFileSync(CC, [...CFLAGS, '-I', join(here, 'src'), '-o', bin, join(here, 'extras/test/session-harness.c'),
-        join(here, 'src/telemetry_session.c'), join(here, 'src/telemetry_frame.c')], { stdio: 'pipe' });
-    } catch (err) {
-      throw new Error(`compiling the session harness failed:\n${(err as { stderr?: Buffer }).stderr?.toString() ?? String(err)}`);
-    }
+    compile(bin, 'session-harness.c');
     pair = await startSerialPair();
     hub = await startHub();
     device = new Harness(bin, [pair.devicePath, DEVICE, String(0x5e55_1001), String(baseTime), '4096']);
@@ -208,3 +231,46 @@ describe.runIf(hasRealPart('socat'))('C session module against a real hub over a
     expect(await result(await submit('nope', {}))).toMatchObject({ status: 'failed', result: { error: 'unknown command' } });
   });
 }, 120_000);
+
+describe.runIf(hasRealPart('socat'))('C session module: a full ring against a real hub', () => {
+  let dir = '';
+  let pair: SerialPair;
+  let hub: TestHub;
+  let device: Harness;
+  const baseTime = Date.now() - 120_000;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'telemetry-session-ring-'));
+    compile(join(dir, 'session-harness'), 'session-harness.c');
+    pair = await startSerialPair();
+    hub = await startTestHub({ serial: [{ path: pair.hubPath, baudRate: 115200 }], serialSilenceMs: 3000, serialReopenMs: 100 });
+    // a ring of 16 frames
+    device = new Harness(join(dir, 'session-harness'), [pair.devicePath, 'c-ring-1', String(0x5e55_2002), String(baseTime), '16']);
+  });
+
+  afterAll(async () => {
+    await device?.stop();
+    await hub?.stop();
+    await pair?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('drops the oldest frames, counts them, starts a new session, and the hub stores every kept reading once', async () => {
+    await waitFor(async () => (await device.state()).ready, 'resume ACK');
+    device.send('R 10');
+    const first = await device.settled('first 10 readings');
+    await pair.unplug();
+    await waitFor(async () => !(await device.state()).link, 'the module sees the link go');
+    device.send('R 50'); // readings 10..59 into 16 slots: 10..43 are dropped
+    const full = await device.state();
+    expect(full).toMatchObject({ pending: 16, droppedFrames: 34, droppedReadings: 34 });
+    await pair.replug();
+    const s = await device.settled('kept readings acknowledged in a new session');
+    expect(s).toMatchObject({ made: 60, droppedFrames: 34, newSessions: 1 });
+    expect(s.session).not.toBe(first.session);
+    const res = await hub.api(`/api/devices/c-ring-1/readings?channel=count&from=${baseTime - 1}&to=${Date.now() + 60_000}&limit=1000`);
+    const values = ((await res.json()).points as { value: number }[]).map((p) => p.value);
+    const expected = [...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 16 }, (_, i) => 44 + i)];
+    expect(values).toEqual(expected); // time order, each once, original times kept
+  });
+}, 60_000);
