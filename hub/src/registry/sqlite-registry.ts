@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { ChannelDescriptor } from '../protocol/index.ts';
-import type { DeviceRecord, DeviceRegistry, Watermark } from './registry.ts';
+import { DeviceExistsError, DeviceLimitError, type DeviceRecord, type DeviceRegistry, type NewDevice, type Watermark } from './registry.ts';
 
 interface Row {
   id: string;
@@ -57,6 +57,7 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
   const all = db.prepare<[], Row>(`SELECT * FROM devices ORDER BY id`);
   const removeDevice = db.prepare(`DELETE FROM devices WHERE id = ?`);
   const removeNames = db.prepare(`DELETE FROM channel_names WHERE device_id = ?`);
+  // one transaction: a re-provisioned id must not inherit the old device's channel names
   const remove = db.transaction((id: string) => {
     removeNames.run(id);
     return removeDevice.run(id).changes > 0;
@@ -72,6 +73,14 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
     return true;
   });
   const count = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM devices`);
+  // IMMEDIATE takes the write lock before the checks, so another connection to this file (another
+  // hub process) cannot slip a device in between the checks and the insert.
+  const insertChecked = db.transaction((device: NewDevice, maxDevices: number) => {
+    if (byId.get(device.id)) throw new DeviceExistsError(device.id);
+    if (count.get()!.n >= maxDevices) throw new DeviceLimitError(maxDevices);
+    insert.run(device.id, device.name, device.tokenHash, device.transport, Date.now());
+    return toRecord(byId.get(device.id)!);
+  });
   const hello = db.prepare(`UPDATE devices SET firmware = ?, channels = ?,
       acked_seq = CASE WHEN session IS ? THEN acked_seq ELSE 0 END, session = ? WHERE id = ?`);
   const mark = db.prepare(`UPDATE devices SET session = ?, acked_seq = ?, last_seen = ? WHERE id = ?`);
@@ -80,9 +89,8 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
   });
 
   return {
-    async create(device) {
-      insert.run(device.id, device.name, device.tokenHash, device.transport, Date.now());
-      return toRecord(byId.get(device.id)!);
+    async create(device, options) {
+      return insertChecked.immediate(device, options?.maxDevices ?? Infinity);
     },
     async get(id) {
       const row = byId.get(id);
@@ -99,10 +107,10 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
       return count.get()!.n;
     },
     async delete(id) {
-      return remove(id);
+      return remove.immediate(id);
     },
     async addChannelNames(id, names, max) {
-      return addNames(id, names, max);
+      return addNames.immediate(id, names, max);
     },
     async updateHello(id, { firmware, channels, session }) {
       hello.run(firmware, JSON.stringify(channels), session, session, id);
