@@ -7,28 +7,28 @@ import { OperatorAuth } from './auth/operator-auth.ts';
 import { createSqliteSessionStore } from './auth/session-store.ts';
 import { hashToken } from './auth/tokens.ts';
 import { DEFAULTS, retentionMs, type HubOptions } from './config.ts';
-import { createSqliteCommandLog } from './commands/command-log.ts';
+import { createSqliteCommandLog, type CommandLog } from './commands/command-log.ts';
 import { CommandService } from './commands/command-service.ts';
-import { createApp, type Health } from './http/app.ts';
+import { createApp } from './http/app.ts';
 import { createHubServer } from './http/server.ts';
 import { mountDashboard } from './http/dashboard-routes.ts';
 import type { CommandResultFrame } from './protocol/index.ts';
 import { Ingest } from './ingest/ingest.ts';
-import { createLocalLiveBus } from './live/live-bus.ts';
+import { createLocalLiveBus, type LiveBus } from './live/live-bus.ts';
 import { createLiveEndpoint } from './live/live-endpoint.ts';
 import { createLogger } from './log.ts';
 import { LogLimiter } from './log-limiter.ts';
 import { createMetrics } from './metrics.ts';
+import { createLocalPresence } from './presence/local-presence.ts';
+import type { Presence } from './presence/presence.ts';
+import type { DeviceRegistry } from './registry/registry.ts';
 import { createSqliteRegistry } from './registry/sqlite-registry.ts';
-import { createThreadedSqliteStore } from './store/threaded-sqlite-store.ts';
+import { openStore } from './store/open-store.ts';
 import type { ReadingStore } from './store/store.ts';
 import { ConnectionGuard } from './transports/connection-guard.ts';
 import { createDeviceEndpoint } from './transports/device-ws.ts';
 import { createSerialBridge, type SerialPortLike } from './transports/serial-bridge.ts';
 import { dataDirError, prepareDataDir } from './start-error.ts';
-
-/** How long after the store last refused readings /healthz says `degraded`. */
-const STORE_REJECTIONS_DEGRADE_MS = 5 * 60_000;
 
 export interface Hub {
   /** e.g. http://127.0.0.1:8080 */
@@ -41,12 +41,30 @@ export interface Hub {
   close(): Promise<void>;
 }
 
+/**
+ * Parts a caller may pass instead of the single-node defaults (cluster mode passes shared ones;
+ * benchmarks pass a counting store). The hub closes what it is given when it stops.
+ */
 export interface HubParts {
   log?: Logger;
-  /** a store to use instead of the configured one (benchmarks use a counting sink) */
+  /** a store to use instead of the configured one */
   store?: ReadingStore;
+  registry?: DeviceRegistry;
+  commandLog?: CommandLog;
+  live?: LiveBus;
+  presence?: Presence;
   /** opens serial ports; tests pass serialport's SerialPortMock */
   openSerialPort?: (path: string, baudRate: number) => SerialPortLike;
+}
+
+/** Opens an embedded database in the data dir; one that cannot be opened stops the start. */
+function openSqlite<T>(dataDir: string, file: string, open: (path: string) => T): T {
+  const path = join(dataDir, file);
+  try {
+    return open(path);
+  } catch (err) {
+    throw dataDirError(dataDir, path, err);
+  }
 }
 
 export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): Promise<Hub> {
@@ -59,86 +77,27 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   // The token itself is never logged: whoever started the hub is shown it (main.ts, on stderr).
   const admin = loadAdminToken(options.dataDir, options.adminToken);
   if (admin.created) log.info({ file: admin.file }, 'generated the operator token');
-  const registryPath = join(options.dataDir, 'registry.db');
-  const registry = (() => {
-    try {
-      return createSqliteRegistry({ path: registryPath });
-    } catch (err) {
-      throw dataDirError(options.dataDir, registryPath, err);
-    }
-  })();
-
-  let store: ReadingStore;
-  let health: () => Promise<Health>;
-  if (overrides.store) {
-    const injected = overrides.store;
-    store = injected;
-    health = async () => {
-      const reachable = await injected.ping().then(() => true, () => false);
-      return { status: reachable ? 'ok' : 'down', store: { kind: 'custom', reachable } };
-    };
-  } else if (options.influxUrl) {
-    // Loaded only when configured: the embedded default does not pay for the InfluxDB client.
-    const { createInfluxStore } = await import('./store/influx-store.ts');
-    const { createSpoolingStore } = await import('./store/spool.ts');
-    const influx = createInfluxStore({ url: options.influxUrl, retention: options.influxRetention });
-    // Create the database and retention policy now; if InfluxDB is down the hub starts anyway,
-    // spools, and the store creates them on its first successful request.
-    await influx.open().catch((err) => log.warn({ err: (err as Error).message }, 'InfluxDB not reachable at start; spooling until it is'));
-    const spoolDir = join(options.dataDir, 'spool');
-    let spooled: ReturnType<typeof createSpoolingStore>;
-    try {
-      spooled = createSpoolingStore({
-        primary: influx,
-        dir: spoolDir,
-        maxBytes: options.spoolMaxBytes,
-        onDrop: (count, reason) => {
-          metrics.spoolDropped.inc(count);
-          log.error({ dropped: count, reason }, reason === 'full' ? 'outage spool full: readings refused' : 'InfluxDB refused spooled readings: dropped');
-        },
-      });
-    } catch (err) {
-      await registry.close().catch(() => undefined);
-      throw dataDirError(options.dataDir, spoolDir, err, 'directory');
-    }
-    store = spooled;
-    metrics.beforeScrape.push(() => metrics.spoolBytes.set(spooled.spoolBytes));
-    health = async () => {
-      const reachable = await influx.ping().then(() => true, () => false);
-      const spool = { bytes: spooled.spoolBytes, readings: spooled.spooledReadings, dropped: spooled.droppedReadings };
-      return { status: reachable && spool.bytes === 0 ? 'ok' : 'degraded', store: { kind: 'influxdb', reachable }, spool };
-    };
-  } else {
-    const path = join(options.dataDir, 'readings.db');
-    const sqlite = createThreadedSqliteStore({ path });
-    // Opened now, so a database that cannot be opened stops the start rather than failing every
-    // write and query later (503).
-    await sqlite.open().catch(async (err: unknown) => {
-      await registry.close().catch(() => undefined);
-      throw dataDirError(options.dataDir, path, err);
-    });
-    store = sqlite;
-    health = async () => {
-      const reachable = await store.ping().then(() => true, () => false);
-      return { status: reachable ? 'ok' : 'down', store: { kind: 'embedded', reachable } };
-    };
-  }
-
-  const live = createLocalLiveBus();
+  const registry = overrides.registry ?? openSqlite(options.dataDir, 'registry.db', (path) => createSqliteRegistry({ path }));
+  const { store, health } = await openStore(options, { log, metrics, injected: overrides.store }).catch(async (err: unknown) => {
+    await registry.close().catch(() => undefined);
+    throw err;
+  });
+  const live = overrides.live ?? createLocalLiveBus();
+  const presence = overrides.presence ?? createLocalPresence({ live, onlineGauge: metrics.devicesConnected });
   // one limiter for every line a device can make the hub repeat
   const logLimiter = new LogLimiter(log);
   const ingest = new Ingest({
-    store, registry, live, metrics, log, logLimiter,
+    store, registry, presence, live, metrics, log, logLimiter,
     batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, maxFutureMs: options.maxFutureMs,
     maxChannelNamesPerDevice: options.maxChannelNamesPerDevice,
     // InfluxDB drops points older than its retention policy; a minute's margin keeps a reading
     // near the edge from being acknowledged and then dropped
     maxAgeMs: options.influxUrl ? retentionMs(options.influxRetention) - 60_000 : undefined,
   });
-  const commandLog = createSqliteCommandLog({ path: join(options.dataDir, 'commands.db') });
+  const commandLog = overrides.commandLog ?? openSqlite(options.dataDir, 'commands.db', (path) => createSqliteCommandLog({ path }));
   const commands = new CommandService({
     log: commandLog, live, logger: log, logLimiter,
-    linkOf: (id) => ingest.device(id)?.link ?? null,
+    linkOf: (id) => presence.linkOf(id),
     deviceExists: async (id) => !!(await registry.get(id)),
     queueTtlMs: options.commandQueueTtlMs, maxOpenPerDevice: options.commandQueueMax,
     defaultTimeoutMs: 10_000, maxTimeoutMs: 10 * 60_000,
@@ -167,7 +126,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         silenceMs: options.serialSilenceMs, reopenMs: options.serialReopenMs, maxReopenMs: 5000, openPort: overrides.openSerialPort,
       })
     : null;
-  const sessions = createSqliteSessionStore({ path: join(options.dataDir, 'sessions.db'), maxSessions: options.maxSessions });
+  const sessions = openSqlite(options.dataDir, 'sessions.db', (path) => createSqliteSessionStore({ path, maxSessions: options.maxSessions }));
   const auth = new OperatorAuth({
     adminTokenHash: hashToken(admin.token), sessions, guard, sessionTtlMs: options.sessionTtlMs, secureCookies: !!options.tls,
     metricsTokenHash: options.metricsToken ? hashToken(options.metricsToken) : undefined,
@@ -176,20 +135,8 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     bus: live, metrics, log, auth,
     coalesceAboveBytes: options.liveCoalesceBytes, stuckCloseMs: options.liveStuckMs, retryMs: 50, guard,
   });
-  const storeHealth = health;
-  health = async () => {
-    const current = await storeHealth();
-    const { readings, lastAt, lastError } = ingest.storeRejections;
-    if (readings === 0) return current;
-    const recent = Date.now() - lastAt < STORE_REJECTIONS_DEGRADE_MS;
-    return {
-      ...current,
-      status: recent && current.status === 'ok' ? 'degraded' : current.status,
-      rejected: { readings, lastAt: new Date(lastAt).toISOString(), lastError },
-    };
-  };
   const app = createApp({
-    registry, ingest, store, metrics, log, health, auth,
+    registry, ingest, presence, store, metrics, log, health, auth,
     maxQueryPoints: options.maxQueryPoints,
     maxDevices: options.maxDevices,
     commands: { service: commands, log: commandLog },

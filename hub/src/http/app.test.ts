@@ -9,6 +9,7 @@ import { hashToken } from '../auth/tokens.ts';
 import { testOperatorAuth } from '../test-support/operator-auth.ts';
 import { Ingest } from '../ingest/ingest.ts';
 import { createLocalLiveBus } from '../live/live-bus.ts';
+import { createLocalPresence } from '../presence/local-presence.ts';
 import { createMetrics } from '../metrics.ts';
 import { createSqliteRegistry } from '../registry/sqlite-registry.ts';
 import type { Reading, ReadingQuery, ReadingStore } from '../store/store.ts';
@@ -40,10 +41,12 @@ describe('HTTP API', () => {
     const metrics = createMetrics();
     const log = pino({ level: 'silent' });
     store = new ListStore();
-    const ingest = new Ingest({ store, registry, live: createLocalLiveBus(), metrics, log, batchSize: 100, flushIntervalMs: 5, maxFutureMs: 300_000 });
+    const live = createLocalLiveBus();
+    const presence = createLocalPresence({ live });
+    const ingest = new Ingest({ store, registry, presence, live, metrics, log, batchSize: 100, flushIntervalMs: 5, maxFutureMs: 300_000 });
     const operator = testOperatorAuth('operator', authOptions);
     app = createApp({
-      registry, ingest, store, metrics, log, auth: operator.auth, maxQueryPoints: 1000, maxDevices: 5,
+      registry, ingest, presence, store, metrics, log, auth: operator.auth, maxQueryPoints: 1000, maxDevices: 5,
       health: async () => ({ status: store.down ? 'down' : 'ok', store: { kind: 'embedded', reachable: !store.down } }),
     });
     close = async () => {

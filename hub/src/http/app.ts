@@ -6,9 +6,11 @@ import type { Logger } from 'pino';
 import type { AuthResult, OperatorAuth } from '../auth/operator-auth.ts';
 import { generateToken, hashToken } from '../auth/tokens.ts';
 import type { Ingest } from '../ingest/ingest.ts';
+import { emptyCounters, type DeviceStatus, type Presence } from '../presence/presence.ts';
 import type { Metrics } from '../metrics.ts';
 import { DEVICE_ID_PATTERN } from '../protocol/index.ts';
 import type { DeviceRecord, DeviceRegistry } from '../registry/registry.ts';
+import type { StoreHealth } from '../store/open-store.ts';
 import type { ReadingPoint, ReadingStore } from '../store/store.ts';
 import type { CommandLog } from '../commands/command-log.ts';
 import type { CommandService } from '../commands/command-service.ts';
@@ -17,24 +19,26 @@ import { mountCommandRoutes } from './command-routes.ts';
 import { parseHistoryParams } from './history-query.ts';
 import { HttpError } from './http-error.ts';
 
-export interface Health {
-  status: 'ok' | 'degraded' | 'down';
-  store: { kind: string; reachable: boolean };
-  spool?: { bytes: number; readings: number; dropped: number };
+export interface Health extends StoreHealth {
   /** readings the store refused for good (FP_ERR_STORE_REJECTED) since start; recent ones make the hub degraded */
   rejected?: { readings: number; lastAt: string; lastError: string };
 }
 
+/** How long after the store last refused readings /healthz says `degraded`. */
+const STORE_REJECTIONS_DEGRADE_MS = 5 * 60_000;
+
 export interface AppOptions {
   registry: DeviceRegistry;
   ingest: Ingest;
+  presence: Presence;
   store: ReadingStore;
   metrics: Metrics;
   log: Logger;
   auth: OperatorAuth;
   maxQueryPoints: number;
   maxDevices: number;
-  health(): Promise<Health>;
+  /** the store's health; the app adds what ingest saw the store refuse */
+  health(): Promise<StoreHealth>;
   commands?: { service: CommandService; log: CommandLog };
   /** recent console lines of a serial device */
   consoleOf?(deviceId: string): { at: number; text: string }[] | undefined;
@@ -43,7 +47,7 @@ export interface AppOptions {
 }
 
 export function createApp(options: AppOptions): Hono {
-  const { registry, ingest, store, metrics, log, auth } = options;
+  const { registry, ingest, presence, store, metrics, log, auth } = options;
   const app = new Hono();
 
   app.onError((err, c) => {
@@ -90,18 +94,19 @@ export function createApp(options: AppOptions): Hono {
     return c.body(null, 204);
   });
 
-  function view(record: DeviceRecord) {
-    const state = ingest.device(record.id);
+  /** A device as the API shows it: the registry's record and what presence knows since start. */
+  function view(record: DeviceRecord, status: DeviceStatus | undefined) {
+    const lastSeen = status?.lastSeen ?? record.lastSeen;
     return {
       id: record.id,
       name: record.name,
       transport: record.transport,
       createdAt: new Date(record.createdAt).toISOString(),
-      online: ingest.isOnline(record.id),
-      lastSeen: state?.lastSeen ?? record.lastSeen ? new Date((state?.lastSeen ?? record.lastSeen)!).toISOString() : null,
-      firmware: state?.firmware ?? record.firmware,
-      channels: state ? [...state.channels.values()] : record.channels,
-      counters: state?.counters ?? { frames: 0, readings: 0, rejected: 0, duplicates: 0, sequenceGaps: 0 },
+      online: status?.online ?? false,
+      lastSeen: lastSeen ? new Date(lastSeen).toISOString() : null,
+      firmware: status?.firmware ?? record.firmware,
+      channels: status?.channels ?? record.channels,
+      counters: status?.counters ?? emptyCounters(),
     };
   }
 
@@ -111,7 +116,10 @@ export function createApp(options: AppOptions): Hono {
     return record;
   }
 
-  app.get('/api/devices', async (c) => c.json((await registry.list()).map(view)));
+  app.get('/api/devices', async (c) => {
+    const [records, statuses] = await Promise.all([registry.list(), presence.list()]);
+    return c.json(records.map((record) => view(record, statuses.get(record.id))));
+  });
 
   app.post('/api/devices', async (c) => {
     const body = await c.req.json().catch(() => undefined);
@@ -131,16 +139,19 @@ export function createApp(options: AppOptions): Hono {
     const record = await registry.create({ id, name, tokenHash: hashToken(token), transport: 'ws' });
     log.info({ deviceId: id }, 'device provisioned');
     // The token is shown once; only its hash is kept.
-    return c.json({ ...view(record), token }, 201);
+    return c.json({ ...view(record, await presence.get(record.id)), token }, 201);
   });
 
-  app.get('/api/devices/:id', async (c) => c.json(view(await mustGet(c.req.param('id')))));
+  app.get('/api/devices/:id', async (c) => {
+    const record = await mustGet(c.req.param('id'));
+    return c.json(view(record, await presence.get(record.id)));
+  });
 
   app.delete('/api/devices/:id', async (c) => {
     const id = c.req.param('id');
     await mustGet(id);
     await registry.delete(id);
-    ingest.forget(id);
+    await ingest.forget(id);
     // its open commands fail now: none may reach a device provisioned later under this id
     const failedCommands = (await options.commands?.service.deviceDeleted(id)) ?? 0;
     log.info({ deviceId: id, failedCommands }, 'device deleted');
@@ -185,7 +196,12 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get('/healthz', async (c) => {
-    const health = await options.health();
+    const health: Health = await options.health();
+    const { readings, lastAt, lastError } = ingest.storeRejections;
+    if (readings > 0) {
+      if (health.status === 'ok' && Date.now() - lastAt < STORE_REJECTIONS_DEGRADE_MS) health.status = 'degraded';
+      health.rejected = { readings, lastAt: new Date(lastAt).toISOString(), lastError };
+    }
     return c.json(health, health.status === 'down' ? 503 : 200);
   });
 

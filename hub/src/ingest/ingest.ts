@@ -9,11 +9,13 @@ import type { DeviceRegistry } from '../registry/registry.ts';
 import { isWriteRejected } from '../store/errors.ts';
 import { writeSalvaging } from '../store/salvage-write.ts';
 import type { Reading, ReadingStore } from '../store/store.ts';
+import { emptyCounters, type DeviceCounters, type Presence } from '../presence/presence.ts';
 import type { DeviceLink } from './device-link.ts';
 
 export interface IngestOptions {
   store: ReadingStore;
   registry: DeviceRegistry;
+  presence: Presence;
   live: LiveBus;
   metrics: Metrics;
   log: Logger;
@@ -62,15 +64,7 @@ function takeSkipped(device: DeviceState, seq: number): boolean {
 // [FP-4.2.4] earlier times mean a device whose clock was never set
 const EARLIEST_TIME = Date.UTC(2000, 0, 1);
 
-export interface DeviceCounters {
-  frames: number;
-  readings: number;
-  rejected: number;
-  duplicates: number;
-  sequenceGaps: number;
-}
-
-/** Per-device state that outlives connections: sequence watermarks, channels, counters. */
+/** Per-device protocol state that outlives connections: sequence watermarks and channels. */
 export interface DeviceState {
   readonly id: string;
   session: number | null;
@@ -86,9 +80,7 @@ export interface DeviceState {
   /** bumped when pending frames are abandoned, so their later ACKs are not sent */
   epoch: number;
   channels: Map<number, ChannelDescriptor>;
-  firmware: string | null;
-  link: DeviceLink | null;
-  lastSeen: number | null;
+  /** presence's counters for the device, updated in place */
   counters: DeviceCounters;
 }
 
@@ -120,15 +112,6 @@ export class Ingest {
     this.limitedLog = options.logLimiter ?? new LogLimiter(options.log);
   }
 
-  /** The state of a device known to be online or seen since start, if any. */
-  device(id: string): DeviceState | undefined {
-    return this.devices.get(id);
-  }
-
-  isOnline(id: string): boolean {
-    return this.devices.get(id)?.link != null;
-  }
-
   /**
    * [FP-4.1.4] Each channel name becomes a stored series (an InfluxDB tag value): a device that
    * invents names (from values, dates, counters) would grow the store without bound and, past
@@ -148,14 +131,13 @@ export class Ingest {
 
   /** [FP-4.1] Binds a link to a device and answers with the resume point. */
   async hello(link: DeviceLink, frame: HelloFrame): Promise<DeviceState> {
-    const { registry, metrics, live } = this.options;
+    const { registry, presence } = this.options;
     const record = await registry.get(frame.deviceId);
     let device = this.devices.get(frame.deviceId);
     if (!device) {
       device = {
         id: frame.deviceId, session: record?.session ?? null, acceptedSeq: record?.ackedSeq ?? 0, durableSeq: record?.ackedSeq ?? 0, skipped: [],
-        epoch: 0, channels: new Map(), firmware: null, link: null, lastSeen: record?.lastSeen ?? null,
-        counters: { frames: 0, readings: 0, rejected: 0, duplicates: 0, sequenceGaps: 0 },
+        epoch: 0, channels: new Map(), counters: emptyCounters(),
       };
       this.devices.set(frame.deviceId, device);
     }
@@ -169,30 +151,21 @@ export class Ingest {
     // Frames of this session still being written keep their place: the device's resends of them
     // are dropped as duplicates, and their ACK goes to whichever link is current when they land.
     device.channels = new Map(frame.channels.map((c) => [c.id, c]));
-    device.firmware = frame.firmware;
-    device.lastSeen = this.now();
     await registry.updateHello(frame.deviceId, { firmware: frame.firmware, channels: frame.channels, session: frame.session });
-    const previous = device.link;
-    device.link = link;
-    if (previous && previous !== link) previous.end('FP_ERR_REPLACED');
-    if (!previous) {
-      metrics.devicesConnected.inc();
-      live.publish({ type: 'status', deviceId: device.id, online: true, at: device.lastSeen });
-    }
+    const { replaced, counters } = await presence.connect(frame.deviceId, link, { firmware: frame.firmware, channels: frame.channels });
+    device.counters = counters;
+    replaced?.end('FP_ERR_REPLACED'); // [FP-6.5]
     link.send({ type: 'ack', ackedSeq: device.durableSeq, hubTime: this.now() }); // [FP-4.1.2]
     return device;
   }
 
   /** A link went away. Only the device's current link marks it offline. */
   disconnected(device: DeviceState, link: DeviceLink): void {
-    if (device.link !== link) return;
-    device.link = null;
-    this.options.metrics.devicesConnected.dec();
-    this.options.live.publish({ type: 'status', deviceId: device.id, online: false, at: this.now() });
+    void this.options.presence.disconnect(device.id, link);
   }
 
   touch(device: DeviceState): void {
-    device.lastSeen = this.now();
+    this.options.presence.seen(device.id);
     device.counters.frames++;
   }
 
@@ -314,7 +287,7 @@ export class Ingest {
     for (const device of acked.keys()) this.unsavedMarks.add(device);
     if (this.now() - this.marksSavedAt >= WATERMARK_SAVE_MS) await this.saveWatermarks();
     const hubTime = this.now();
-    for (const [device, ackedSeq] of acked) device.link?.send({ type: 'ack', ackedSeq, hubTime });
+    for (const [device, ackedSeq] of acked) this.options.presence.linkOf(device.id)?.send({ type: 'ack', ackedSeq, hubTime });
   }
 
   /**
@@ -341,7 +314,7 @@ export class Ingest {
       if (!device) continue;
       device.counters.rejected += readings.length;
       device.counters.readings -= readings.length;
-      device.link?.send({ type: 'error', code: ErrorCode.FP_ERR_STORE_REJECTED, text: `${readings.length} readings of ${channels.slice(0, 3).join(', ')} refused by the store; not stored, do not resend` });
+      this.options.presence.linkOf(deviceId)?.send({ type: 'error', code: ErrorCode.FP_ERR_STORE_REJECTED, text: `${readings.length} readings of ${channels.slice(0, 3).join(', ')} refused by the store; not stored, do not resend` });
     }
   }
 
@@ -354,7 +327,7 @@ export class Ingest {
       device.skipped = device.skipped.filter(([from]) => from <= device.durableSeq).map(([from, to]) => [from, Math.min(to, device.durableSeq)]);
       device.epoch++;
       this.options.metrics.rejected.inc({ code: 'FP_ERR_STORE_UNAVAILABLE' });
-      const link = device.link;
+      const link = this.options.presence.linkOf(device.id);
       if (link) {
         link.send({ type: 'error', code: ErrorCode.FP_ERR_STORE_UNAVAILABLE, text: 'readings not stored; resend after reconnect' });
         link.end('FP_ERR_STORE_UNAVAILABLE');
@@ -371,7 +344,7 @@ export class Ingest {
     this.marksSavedAt = this.now();
     if (devices.length === 0) return;
     try {
-      await this.options.registry.saveWatermarks(devices.map((d) => ({ deviceId: d.id, session: d.session ?? 0, ackedSeq: d.durableSeq, lastSeen: d.lastSeen ?? this.now() })));
+      await this.options.registry.saveWatermarks(devices.map((d) => ({ deviceId: d.id, session: d.session ?? 0, ackedSeq: d.durableSeq, lastSeen: this.now() })));
     } catch (err) {
       this.limitedLog.warn('store', { err }, 'could not persist sequence watermarks');
     }
@@ -384,21 +357,16 @@ export class Ingest {
     await this.saveWatermarks();
   }
 
-  /** The device was deleted: end its session. */
-  forget(id: string): void {
-    const device = this.devices.get(id);
-    if (!device) return;
-    const link = device.link;
+  /** The device was deleted: end its session and forget it. */
+  async forget(id: string): Promise<void> {
+    const { presence } = this.options;
+    const link = presence.linkOf(id);
     if (link) {
       link.send({ type: 'error', code: ErrorCode.FP_ERR_UNKNOWN_DEVICE, text: 'device deleted' });
       link.end('FP_ERR_UNKNOWN_DEVICE');
-      this.disconnected(device, link);
+      await presence.disconnect(id, link);
     }
+    await presence.forget(id);
     this.devices.delete(id);
-  }
-
-  /** Links of every online device, for shutdown. */
-  links(): DeviceLink[] {
-    return [...this.devices.values()].flatMap((d) => (d.link ? [d.link] : []));
   }
 }
