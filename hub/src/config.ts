@@ -50,6 +50,10 @@ export interface HubOptions {
   serialSilenceMs: number;
   /** first reopen delay after a serial unplug (doubles up to 5 s) */
   serialReopenMs: number;
+  /** [FP-8.2] console lines kept, shown live and logged per serial port per second; more are dropped and counted */
+  serialConsoleLinesPerSecond: number;
+  /** [FP-8.2] a serial console line longer than this many bytes is cut there and counted */
+  serialConsoleMaxLineBytes: number;
   /** HUB_MAX_FRAMES_PER_SECOND: per device; above it the hub stops reading the socket */
   maxFramesPerSecond: number;
   /** HUB_MAX_READINGS_PER_SECOND: samples per device; above it the hub stops reading the socket */
@@ -104,6 +108,8 @@ export const DEFAULTS: HubOptions = {
   commandQueueMax: 100,
   serialSilenceMs: 15_000,
   serialReopenMs: 250,
+  serialConsoleLinesPerSecond: 100,
+  serialConsoleMaxLineBytes: 1024,
   maxFramesPerSecond: 1000,
   maxReadingsPerSecond: 20_000,
   maxBytesPerSecond: 1024 * 1024,

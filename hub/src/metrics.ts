@@ -26,6 +26,9 @@ export function createMetrics() {
     liveDropped: new Counter({ name: 'hub_live_dropped_total', help: 'Live updates coalesced away for slow subscribers', registers: [registry] }),
     deviceThrottled: new Counter({ name: 'hub_device_throttled_total', help: 'Times a device over its frames, readings or bytes budget was paused or closed, by budget', labelNames: ['budget'], registers: [registry] }),
     liveClients: new Gauge({ name: 'hub_live_clients', help: 'Open /ws/live connections', registers: [registry] }),
+    serialDisconnects: new Counter({ name: 'hub_serial_disconnects_total', help: 'Serial ports closed because they hung up, failed or went away; each is reopened with backoff', registers: [registry] }),
+    consoleLinesDropped: new Counter({ name: 'hub_console_lines_dropped_total', help: 'Serial console lines dropped, by reason (rate: over the per-port lines per second)', labelNames: ['reason'], registers: [registry] }),
+    consoleLinesTruncated: new Counter({ name: 'hub_console_lines_truncated_total', help: 'Serial console lines cut to the per-port line length', registers: [registry] }),
   };
   // prom-client hashes label values on every inc(); frames arrive too often for that
   const frameCounters = new Map<string, { inc(): void }>();

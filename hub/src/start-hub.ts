@@ -124,6 +124,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     ? createSerialBridge({
         ports: options.serial, registry, metrics, log, live, session, maxDevices: options.maxDevices,
         silenceMs: options.serialSilenceMs, reopenMs: options.serialReopenMs, maxReopenMs: 5000, openPort: overrides.openSerialPort,
+        consoleLinesPerSecond: options.serialConsoleLinesPerSecond, consoleMaxLineBytes: options.serialConsoleMaxLineBytes,
       })
     : null;
   const sessions = openSqlite(options.dataDir, 'sessions.db', (path) => createSqliteSessionStore({ path, maxSessions: options.maxSessions }));

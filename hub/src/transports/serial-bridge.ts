@@ -1,9 +1,10 @@
 // Serial transport: each configured port carries one device speaking frame lines [FP-8]. The
 // bridge moves lines between the port and the codec; DeviceSession and Ingest do the rest.
-// Ports are reopened with backoff after an unplug.
+// A port that hangs up, however that shows (a 0-byte read, POLLHUP, EIO or EBADF, its device node
+// gone, the end of the stream), is closed and reopened with backoff. Console lines are bounded per
+// port: in length, in rate, and in how many are kept.
 import { ReadlineParser } from '@serialport/parser-readline';
 import type { Logger } from 'pino';
-import { SerialPort } from 'serialport';
 import type { Duplex } from 'node:stream';
 import type { SerialPortOption } from '../config.ts';
 import type { DeviceLink } from '../ingest/device-link.ts';
@@ -12,6 +13,7 @@ import type { LiveBus } from '../live/live-bus.ts';
 import type { Metrics } from '../metrics.ts';
 import { decodeLine, encodeLine, ErrorCode, MAX_LINE_LENGTH, ProtocolError, type ErrorName } from '../protocol/index.ts';
 import type { DeviceRegistry } from '../registry/registry.ts';
+import { openHangupAwarePort } from './hangup-binding.ts';
 import { LineLengthGuard } from './line-length-guard.ts';
 
 /** What the bridge needs of a serial port; `serialport`'s SerialPort and SerialPortMock fit. */
@@ -35,6 +37,10 @@ export interface SerialBridgeOptions {
   /** first reopen delay after an unplug; doubles up to maxReopenMs */
   reopenMs: number;
   maxReopenMs: number;
+  /** console lines kept per port per second; more are dropped and counted (default 100) */
+  consoleLinesPerSecond?: number;
+  /** console lines longer than this many bytes are cut there and counted (default 1024) */
+  consoleMaxLineBytes?: number;
   openPort?: (path: string, baudRate: number) => SerialPortLike;
 }
 
@@ -43,9 +49,31 @@ export interface ConsoleLine {
   text: string;
 }
 
-const CONSOLE_LINES_KEPT = 200;
+/** console lines kept per port for GET /api/devices/:id/console */
+export const CONSOLE_LINES_KEPT = 200;
+export const CONSOLE_DEFAULTS = { linesPerSecond: 100, maxLineBytes: 1024 } as const;
+const TRUNCATED_MARK = ' [truncated]';
 
-const openRealPort = (path: string, baudRate: number): SerialPortLike => new SerialPort({ path, baudRate, autoOpen: false });
+const openRealPort = (path: string, baudRate: number): SerialPortLike => openHangupAwarePort(path, baudRate);
+
+/** The last CONSOLE_LINES_KEPT console lines of a port, oldest first. */
+class ConsoleRing {
+  private readonly lines: (ConsoleLine | undefined)[] = new Array(CONSOLE_LINES_KEPT);
+  private next = 0;
+  private size = 0;
+
+  push(line: ConsoleLine): void {
+    this.lines[this.next] = line;
+    this.next = (this.next + 1) % CONSOLE_LINES_KEPT;
+    this.size = Math.min(this.size + 1, CONSOLE_LINES_KEPT);
+  }
+
+  toArray(): ConsoleLine[] {
+    const out: ConsoleLine[] = [];
+    for (let i = CONSOLE_LINES_KEPT - this.size; i < CONSOLE_LINES_KEPT; i++) out.push(this.lines[(this.next + i) % CONSOLE_LINES_KEPT]!);
+    return out;
+  }
+}
 
 class BridgedPort {
   private port: SerialPortLike | null = null;
@@ -54,15 +82,28 @@ class BridgedPort {
   private reopenDelay: number;
   private reopenTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  /** console output per device, so the device page can show it */
-  readonly console: ConsoleLine[] = [];
+  /** console output of the port, so the device page can show it (also while the port is away) */
+  private readonly consoleLines = new ConsoleRing();
+  /** the console rate window: its start and the lines kept in it */
+  private consoleWindowStart = 0;
+  private consoleWindowLines = 0;
+  private readonly consoleLinesPerSecond: number;
+  private readonly consoleMaxLineBytes: number;
+  /** the device last known on this port */
+  private lastDeviceId: string | undefined;
 
   constructor(private readonly spec: SerialPortOption, private readonly options: SerialBridgeOptions) {
     this.reopenDelay = options.reopenMs;
+    this.consoleLinesPerSecond = options.consoleLinesPerSecond ?? CONSOLE_DEFAULTS.linesPerSecond;
+    this.consoleMaxLineBytes = options.consoleMaxLineBytes ?? CONSOLE_DEFAULTS.maxLineBytes;
   }
 
   get deviceId(): string | undefined {
-    return this.session?.deviceId;
+    return this.session?.deviceId ?? this.lastDeviceId;
+  }
+
+  get console(): ConsoleLine[] {
+    return this.consoleLines.toArray();
   }
 
   private get limitedLog() {
@@ -81,13 +122,14 @@ class BridgedPort {
       if (this.stopped) return port.close();
       // a port that comes and goes (a loose cable) reopens every 250 ms: limited, like every line here
       this.limitedLog.info(this.spec.path, { path: this.spec.path, baudRate: this.spec.baudRate, transport: 'serial' }, 'serial port open');
-      this.reopenDelay = this.options.reopenMs;
       this.attach(port);
     });
   }
 
   private attach(port: SerialPortLike): void {
     this.port = port;
+    const openedAt = Date.now();
+    let gone = false;
     const link: DeviceLink = {
       transport: 'serial',
       send: (frame) => {
@@ -105,17 +147,36 @@ class BridgedPort {
     this.session = session;
     // +1 for the '@': the codec refuses what is longer, the guard keeps memory bounded
     const lines = port.pipe(new LineLengthGuard(MAX_LINE_LENGTH + 2)).pipe(new ReadlineParser({ delimiter: '\n', encoding: 'latin1' }));
-    lines.on('data', (line: string) => this.onLine(line));
-    port.on('error', (err) => this.limitedLog.warn(this.spec.path, { path: this.spec.path, err: err.message }, 'serial port error'));
-    port.on('close', () => {
+    let heard = false;
+    lines.on('data', (line: string) => {
+      if (!heard) {
+        // someone is on the line: the next unplug starts the backoff over
+        heard = true;
+        this.reopenDelay = this.options.reopenMs;
+      }
+      this.onLine(line);
+    });
+    // Every way a port can go away ends here once: 'close' from the binding (a hang-up, EIO, EBADF,
+    // a removed device node), 'close' from the stream destroyed by a write error, or the end of
+    // the stream from a binding that reports a hang-up as end of file.
+    const onGone = (reason: string) => {
+      if (gone) return;
+      gone = true;
+      if (port.isOpen) port.close(() => undefined);
       const deviceId = session.deviceId;
-      this.limitedLog.warn(this.spec.path, { path: this.spec.path, deviceId, transport: 'serial' }, 'serial port closed');
+      if (!this.stopped) this.options.metrics.serialDisconnects.inc();
+      this.limitedLog.warn(this.spec.path, { path: this.spec.path, deviceId, transport: 'serial', reason }, 'serial port closed');
       if (deviceId) this.limitedLog.info(deviceId, { deviceId, transport: 'serial', path: this.spec.path, reason: 'port closed' }, 'device disconnected');
       session.closed();
       if (this.session === session) this.session = null;
-      this.port = null;
+      if (this.port === port) this.port = null;
+      // a port that stayed open a while was a real connection: its replug starts the backoff over
+      if (Date.now() - openedAt >= this.options.maxReopenMs) this.reopenDelay = this.options.reopenMs;
       this.scheduleReopen();
-    });
+    };
+    port.on('error', (err) => this.limitedLog.warn(this.spec.path, { path: this.spec.path, err: err.message }, 'serial port error'));
+    port.on('close', (err?: Error | null) => onGone(err?.message ?? 'port closed'));
+    port.on('end', () => onGone('end of stream'));
     // [FP-6.2] ask whoever is on the line to introduce itself
     link.send({ type: 'error', code: ErrorCode.FP_ERR_NO_HELLO, text: 'hub ready; send HELLO' });
   }
@@ -134,18 +195,44 @@ class BridgedPort {
       session.resync();
       return;
     }
-    if (decoded.kind === 'console') {
-      const text = Buffer.from(decoded.text, 'latin1').toString('utf8');
-      if (text.length === 0) return;
-      const entry = { at: Date.now(), text };
-      this.console.push(entry);
-      if (this.console.length > CONSOLE_LINES_KEPT) this.console.shift();
-      this.limitedLog.info(this.spec.path, { path: this.spec.path, deviceId: session.deviceId, console: text }, 'device console');
-      if (session.deviceId) this.options.live.publish({ type: 'console', deviceId: session.deviceId, ...entry });
-      return;
-    }
+    if (decoded.kind === 'console') return this.onConsole(decoded.text, session);
     this.lastFrame = Date.now();
     session.onFrame(decoded.frame);
+    if (session.deviceId) this.lastDeviceId = session.deviceId;
+  }
+
+  /**
+   * [FP-8.2] A console line: at most consoleLinesPerSecond per port are kept, shown live and
+   * logged (through the limiter); longer than consoleMaxLineBytes they are cut. What goes over is
+   * counted, never buffered.
+   */
+  private onConsole(raw: string, session: DeviceSession): void {
+    if (raw.length === 0) return;
+    const { metrics } = this.options;
+    const now = Date.now();
+    if (now - this.consoleWindowStart >= 1000) {
+      this.consoleWindowStart = now;
+      this.consoleWindowLines = 0;
+    }
+    if (this.consoleWindowLines >= this.consoleLinesPerSecond) {
+      metrics.consoleLinesDropped.inc({ reason: 'rate' });
+      this.limitedLog.warn(this.spec.path, { path: this.spec.path, deviceId: session.deviceId, linesPerSecond: this.consoleLinesPerSecond }, 'device console over its rate, lines dropped');
+      return;
+    }
+    this.consoleWindowLines++;
+    // the line holds bytes (latin1); it is cut as bytes, then read as UTF-8
+    let bytes = raw;
+    if (bytes.length > this.consoleMaxLineBytes) {
+      bytes = bytes.slice(0, this.consoleMaxLineBytes);
+      metrics.consoleLinesTruncated.inc();
+    }
+    let text = Buffer.from(bytes, 'latin1').toString('utf8');
+    if (bytes !== raw) text += TRUNCATED_MARK;
+    const entry = { at: now, text };
+    this.consoleLines.push(entry);
+    const deviceId = session.deviceId;
+    this.limitedLog.info(this.spec.path, { path: this.spec.path, deviceId, console: text }, 'device console');
+    if (deviceId) this.options.live.publish({ type: 'console', deviceId, ...entry });
   }
 
   private async admit(deviceId: string): Promise<ErrorName | null> {
