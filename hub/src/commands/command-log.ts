@@ -24,11 +24,33 @@ export interface CommandRecord {
   deadline: number | null;
 }
 
+/** What a transition changes besides the status; a field left out keeps its value. */
+export interface CommandChange {
+  status: CommandStatus;
+  result?: string | null;
+  deadline?: number | null;
+}
+
+/**
+ * Several hub processes may share one command log: every state change is a compare-and-set in
+ * the log itself, and the times at which a command times out are stored with it, so any process
+ * can act on them.
+ */
 export interface CommandLog {
   create(command: Omit<CommandRecord, 'id' | 'status' | 'result' | 'updatedAt' | 'deadline'>): Promise<CommandRecord>;
   get(id: number): Promise<CommandRecord | undefined>;
-  /** Undefined when there is no such command, or it is final: a final command never changes again. */
-  update(id: number, change: Partial<Pick<CommandRecord, 'status' | 'result' | 'deadline'>>): Promise<CommandRecord | undefined>;
+  /**
+   * Compare-and-set: changes the command only if its status is one of `from`, checked and written
+   * in one step, so of two racing changes (a result and a timeout, in this process or another)
+   * exactly one happens. Returns the changed command, or undefined when there is no such command
+   * or its status was not one of `from`. A final command never changes again, whatever `from` says.
+   */
+  transition(id: number, from: readonly CommandStatus[], change: CommandChange): Promise<CommandRecord | undefined>;
+  /**
+   * Open commands whose time is up at `now`, oldest first, at most `limit` (default 1000): queued
+   * ones past `expiresAt`, sent and acked ones past `deadline`.
+   */
+  due(now: number, limit?: number): Promise<CommandRecord[]>;
   /** commands not final yet, oldest first (by device: an index range over its open commands only) */
   open(deviceId?: string): Promise<CommandRecord[]>;
   /** Marks every open command of a device failed with this result, at once; returns them. */
@@ -75,23 +97,35 @@ export function createSqliteCommandLog(options: { path: string }): CommandLog {
       deadline INTEGER
     );
     CREATE INDEX IF NOT EXISTS commands_open ON commands (status, device_id, id);
-    CREATE INDEX IF NOT EXISTS commands_device ON commands (device_id, id);`);
+    CREATE INDEX IF NOT EXISTS commands_device ON commands (device_id, id);
+    CREATE INDEX IF NOT EXISTS commands_expiry ON commands (expires_at) WHERE status = 'queued';
+    CREATE INDEX IF NOT EXISTS commands_deadline ON commands (deadline) WHERE status IN ('sent', 'acked');`);
   const insert = db.prepare(`INSERT INTO commands (device_id, name, args, timeout_ms, status, created_at, updated_at, expires_at)
     VALUES (@deviceId, @name, @args, @timeoutMs, 'queued', @createdAt, @createdAt, @expiresAt)`);
   const byId = db.prepare<[number], Row>(`SELECT * FROM commands WHERE id = ?`);
   const openAll = db.prepare<[], Row>(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acked') ORDER BY id`);
   const openFor = db.prepare<[string], Row>(`SELECT * FROM commands WHERE status IN ('queued', 'sent', 'acked') AND device_id = ? ORDER BY id`);
-  const update = db.prepare(`UPDATE commands SET status = @status, result = @result, deadline = @deadline, updated_at = @updatedAt WHERE id = @id`);
+  // The status check and the write are one statement: no other connection can change the command
+  // between them. Final commands are excluded here too, whatever the caller expects.
+  const transition = db.prepare<{ id: number; from: string; status: CommandStatus; setResult: number; result: string | null; setDeadline: number; deadline: number | null; updatedAt: number }, Row>(`
+    UPDATE commands SET status = @status,
+      result = CASE WHEN @setResult THEN @result ELSE result END,
+      deadline = CASE WHEN @setDeadline THEN @deadline ELSE deadline END,
+      updated_at = @updatedAt
+    WHERE id = @id AND status IN ('queued', 'sent', 'acked') AND status IN (SELECT value FROM json_each(@from))
+    RETURNING *`);
+  // By the partial indexes: a sweep reads the commands that are due, not every open one.
+  const due = db.prepare<[number, number, number], Row>(`
+    SELECT * FROM (
+      SELECT * FROM commands INDEXED BY commands_expiry WHERE status = 'queued' AND expires_at <= ?
+      UNION ALL
+      SELECT * FROM commands INDEXED BY commands_deadline WHERE status IN ('sent', 'acked') AND deadline <= ?
+    ) ORDER BY id LIMIT ?`);
   const recent = db.prepare<[string, number], Row>(`SELECT * FROM commands WHERE device_id = ? ORDER BY id DESC LIMIT ?`);
-  const failOpen = db.transaction((deviceId: string, result: string) => {
-    const updatedAt = Date.now();
-    return openFor.all(deviceId).map((row) => {
-      const failed = { ...toRecord(row), status: 'failed' as const, result, updatedAt };
-      update.run(failed);
-      return failed;
-    });
-  });
-
+  const failAllOpen = db.prepare<{ deviceId: string; result: string; updatedAt: number }, Row>(`
+    UPDATE commands SET status = 'failed', result = @result, updated_at = @updatedAt
+    WHERE status IN ('queued', 'sent', 'acked') AND device_id = @deviceId
+    RETURNING *`);
   return {
     async create(command) {
       const id = Number(insert.run(command).lastInsertRowid);
@@ -101,16 +135,21 @@ export function createSqliteCommandLog(options: { path: string }): CommandLog {
       const row = byId.get(id);
       return row && toRecord(row);
     },
-    async update(id, change) {
-      const row = byId.get(id);
-      if (!row) return undefined;
-      if (FINAL_STATUSES.has(row.status)) return undefined;
-      const next = { ...toRecord(row), ...change, updatedAt: Date.now() };
-      update.run(next);
-      return next;
+    async transition(id, from, change) {
+      const row = transition.get({
+        id, from: JSON.stringify(from), status: change.status,
+        setResult: change.result === undefined ? 0 : 1, result: change.result ?? null,
+        setDeadline: change.deadline === undefined ? 0 : 1, deadline: change.deadline ?? null,
+        updatedAt: Date.now(),
+      });
+      return row && toRecord(row);
+    },
+    async due(now, limit = 1000) {
+      return due.all(now, now, limit).map(toRecord);
     },
     async failOpen(deviceId, result) {
-      return failOpen(deviceId, result);
+      // RETURNING gives rows in no promised order; callers get them oldest first
+      return failAllOpen.all({ deviceId, result, updatedAt: Date.now() }).map(toRecord).sort((a, b) => a.id - b.id);
     },
     async open(deviceId) {
       return (deviceId === undefined ? openAll.all() : openFor.all(deviceId)).map(toRecord);

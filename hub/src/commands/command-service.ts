@@ -3,12 +3,17 @@
 // and the device answers a repeated id from memory [FP-4.5.1]. Open commands (queued, sent or
 // acked) are bounded per device and counted in memory, so a submit costs the same however many
 // commands wait; deleting a device fails its open commands.
+//
+// Every state change is a compare-and-set in the command log, so a result racing a timeout (in this
+// process or another sharing the log) is recorded once. The times a command times out at are kept
+// with it; a sweep on a timer times out whatever is due, whichever process armed it, and a local
+// timer per command only makes the common case exact to the millisecond.
 import type { Logger } from 'pino';
 import type { DeviceLink } from '../ingest/device-link.ts';
 import type { LiveBus } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import { MAX_COMMAND_TEXT, MAX_NAME, type CommandResultFrame } from '../protocol/index.ts';
-import { FINAL_STATUSES, type CommandLog, type CommandRecord } from './command-log.ts';
+import { FINAL_STATUSES, type CommandLog, type CommandRecord, type CommandStatus } from './command-log.ts';
 
 export interface CommandServiceOptions {
   log: CommandLog;
@@ -26,6 +31,18 @@ export interface CommandServiceOptions {
   deviceExists?(deviceId: string): Promise<boolean>;
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
+  /** how often the log is swept for commands past their time (default 1000 ms) */
+  sweepIntervalMs?: number;
+}
+
+const OPEN: readonly CommandStatus[] = ['queued', 'sent', 'acked'];
+const AWAITING_RESULT: readonly CommandStatus[] = ['sent', 'acked'];
+const EXPIRED_REASON = 'not delivered: device stayed offline';
+const NO_RESULT_REASON = 'no result from the device in time';
+
+/** When an open command times out: its queue expiry while queued, its result deadline once sent. */
+function dueAt(command: CommandRecord): number {
+  return command.status === 'queued' ? command.expiresAt : command.deadline ?? command.updatedAt + command.timeoutMs;
 }
 
 export class CommandError extends Error {
@@ -60,12 +77,17 @@ export class CommandService {
   /** ids of open commands per device: the bound is checked without a query */
   private readonly openIds = new Map<string, Set<number>>();
   private readonly reserved = new Map<string, Set<Reservation>>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<number> | null = null;
 
   constructor(private readonly options: CommandServiceOptions) {
     this.limitedLog = options.logLimiter ?? new LogLimiter(options.logger);
   }
 
-  /** After a restart: time out what is overdue, re-arm the rest, fail what belongs to deleted devices. */
+  /**
+   * After a restart: time out what is overdue, re-arm the rest, fail what belongs to deleted
+   * devices; then sweep the log on a timer.
+   */
   async start(): Promise<void> {
     const exists = new Map<string, boolean>();
     for (const command of await this.options.log.open()) {
@@ -76,6 +98,27 @@ export class CommandService {
       this.arm(command);
     }
     for (const [deviceId, known] of exists) if (!known) await this.deviceDeleted(deviceId);
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs ?? 1000);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Times out every open command past its time at `now`, from this process or another; returns
+   * how many. What a dead timer (a stopped process, another process) missed is caught here.
+   */
+  sweep(now = Date.now()): Promise<number> {
+    this.sweeping ??= (async () => {
+      let timedOut = 0;
+      try {
+        for (const command of await this.options.log.due(now)) if (await this.timeOut(command)) timedOut++;
+      } catch (err) {
+        this.options.logger.error({ err }, 'command sweep failed');
+      } finally {
+        this.sweeping = null;
+      }
+      return timedOut;
+    })();
+    return this.sweeping;
   }
 
   /** Open commands of a device, and submits under way for it. */
@@ -114,7 +157,7 @@ export class CommandService {
     }
     if (reservation.cancelled) {
       // the device was deleted while this command was being stored: it must never be delivered
-      const failed = await this.options.log.update(command.id, { status: 'failed', result: DEVICE_DELETED_RESULT });
+      const failed = await this.options.log.transition(command.id, OPEN, { status: 'failed', result: DEVICE_DELETED_RESULT });
       if (!failed) return (await this.options.log.get(command.id)) ?? command;
       this.logLifecycle(failed, 'command failed', { reason: 'device deleted' });
       this.publish(failed);
@@ -146,18 +189,19 @@ export class CommandService {
     if (FINAL_STATUSES.has(command.status)) return; // a repeated answer changes nothing
     if (frame.status === 'accepted') {
       if (command.status !== 'acked') {
-        const acked = await this.options.log.update(command.id, { status: 'acked' });
+        const deadline = command.deadline ?? Date.now() + command.timeoutMs;
+        const acked = await this.options.log.transition(command.id, ['queued', 'sent'], { status: 'acked', deadline });
         if (!acked) return; // finished meanwhile
         this.logLifecycle(acked, 'command acked');
         this.publish(acked);
       }
       return;
     }
-    this.clearTimer(command.id);
     const status = frame.status === 'succeeded' ? 'succeeded' : 'failed';
     const result = frame.status === 'unknown' ? JSON.stringify({ error: 'unknown command' }) : frame.payload;
-    const finished = await this.options.log.update(command.id, { status, result });
-    if (!finished) return;
+    const finished = await this.options.log.transition(command.id, OPEN, { status, result });
+    if (!finished) return; // timed out (or failed) meanwhile: that one is recorded, not this
+    this.clearTimer(command.id);
     this.untrack(finished);
     this.logLifecycle(finished, status === 'succeeded' ? 'command succeeded' : 'command failed', status === 'failed' ? { result: result.slice(0, 200) } : {});
     this.publish(finished);
@@ -165,16 +209,18 @@ export class CommandService {
 
   private async send(command: CommandRecord, link: DeviceLink): Promise<CommandRecord> {
     if (FINAL_STATUSES.has(command.status)) return command;
-    const deadline = command.deadline ?? Date.now() + command.timeoutMs;
-    link.send({ type: 'command', id: command.id, timeoutMs: command.timeoutMs, name: command.name, args: command.args });
+    const frame = { type: 'command', id: command.id, timeoutMs: command.timeoutMs, name: command.name, args: command.args } as const;
     let sent = command;
     if (command.status === 'queued') {
-      const updated = await this.options.log.update(command.id, { status: 'sent', deadline });
-      if (!updated) return (await this.options.log.get(command.id)) ?? command; // finished meanwhile
+      // marked sent before it goes out: a command that timed out or failed meanwhile is never delivered
+      const updated = await this.options.log.transition(command.id, ['queued'], { status: 'sent', deadline: Date.now() + command.timeoutMs });
+      if (!updated) return (await this.options.log.get(command.id)) ?? command; // sent or finished meanwhile
       sent = updated;
+      link.send(frame);
       this.logLifecycle(sent, 'command sent');
       this.publish(sent);
     } else {
+      link.send(frame);
       // a reconnecting device gets its unanswered commands again: limited, as it may reconnect in a loop
       this.limitedLog.info(command.deviceId, this.lifecycleFields(command), 'command resent');
     }
@@ -182,26 +228,39 @@ export class CommandService {
     return sent;
   }
 
-  /** Sets the one timer a command needs: queue expiry while queued, result deadline once sent. */
+  /** Sets the one local timer a command needs, at its due time; the sweep covers it if it dies. */
   private arm(command: CommandRecord): void {
     this.clearTimer(command.id);
-    const due = command.status === 'queued' ? command.expiresAt : command.deadline ?? Date.now() + command.timeoutMs;
-    const reason = command.status === 'queued' ? 'not delivered: device stayed offline' : 'no result from the device in time';
-    const timer = setTimeout(() => void this.timeOut(command.id, reason), Math.max(0, due - Date.now()));
+    const timer = setTimeout(() => void this.timeOutWhenDue(command.id), Math.max(0, dueAt(command) - Date.now()));
     timer.unref();
     this.timers.set(command.id, timer);
   }
 
-  private async timeOut(id: number, reason: string): Promise<void> {
+  private async timeOutWhenDue(id: number): Promise<void> {
     this.timers.delete(id);
-    const command = await this.options.log.get(id);
-    if (!command || FINAL_STATUSES.has(command.status)) return;
-    const timedOut = await this.options.log.update(id, { status: 'timed-out', result: JSON.stringify({ error: reason }) });
-    if (!timedOut) return;
+    try {
+      const command = await this.options.log.get(id);
+      if (!command || FINAL_STATUSES.has(command.status)) return;
+      // moved on since this timer was set (sent by another process, say): wait for its new time
+      if (dueAt(command) > Date.now()) return this.arm(command);
+      await this.timeOut(command);
+    } catch (err) {
+      this.options.logger.error({ err, commandId: id }, 'command timeout not recorded');
+    }
+  }
+
+  /** Times out a command that is due, unless it moved on meanwhile; true when this call did it. */
+  private async timeOut(command: CommandRecord): Promise<boolean> {
+    const queued = command.status === 'queued';
+    const reason = queued ? EXPIRED_REASON : NO_RESULT_REASON;
+    const timedOut = await this.options.log.transition(command.id, queued ? ['queued'] : AWAITING_RESULT, { status: 'timed-out', result: JSON.stringify({ error: reason }) });
+    if (!timedOut) return false;
+    this.clearTimer(command.id);
     this.untrack(timedOut);
     // a queued command expires (never delivered); a sent one times out (no result)
-    this.logLifecycle(timedOut, command.status === 'queued' ? 'command expired' : 'command timed out', { reason });
+    this.logLifecycle(timedOut, queued ? 'command expired' : 'command timed out', { reason });
     this.publish(timedOut);
+    return true;
   }
 
   /**
@@ -255,6 +314,9 @@ export class CommandService {
   }
 
   async close(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    await this.sweeping;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.openIds.clear();
