@@ -9,7 +9,7 @@ import type { Ingest } from '../ingest/ingest.ts';
 import { emptyCounters, type DeviceStatus, type Presence } from '../presence/presence.ts';
 import type { Metrics } from '../metrics.ts';
 import { DEVICE_ID_PATTERN } from '../protocol/index.ts';
-import type { DeviceRecord, DeviceRegistry } from '../registry/registry.ts';
+import { DeviceExistsError, DeviceLimitError, type DeviceRecord, type DeviceRegistry } from '../registry/registry.ts';
 import type { StoreHealth } from '../store/open-store.ts';
 import type { ReadingPoint, ReadingStore } from '../store/store.ts';
 import type { CommandLog } from '../commands/command-log.ts';
@@ -133,10 +133,14 @@ export function createApp(options: AppOptions): Hono {
     }
     const name = body.name === undefined ? id : body.name;
     if (typeof name !== 'string' || name.length > 200) throw new HttpError('HUB_ERR_BAD_REQUEST', 'name: a string up to 200 characters');
-    if (await registry.get(id)) throw new HttpError('HUB_ERR_CONFLICT', `device ${id} exists`);
-    if ((await registry.count()) >= options.maxDevices) throw new HttpError('HUB_ERR_LIMIT', `at most ${options.maxDevices} devices (HUB_MAX_DEVICES)`);
     const token = generateToken();
-    const record = await registry.create({ id, name, tokenHash: hashToken(token), transport: 'ws' });
+    // The registry decides a taken id and the device limit in the insert itself: two hubs (or two
+    // requests) provisioning at once cannot both get one id, nor pass the limit together.
+    const record = await registry.create({ id, name, tokenHash: hashToken(token), transport: 'ws' }, { maxDevices: options.maxDevices }).catch((err: unknown) => {
+      if (err instanceof DeviceExistsError) throw new HttpError('HUB_ERR_CONFLICT', `device ${id} exists`);
+      if (err instanceof DeviceLimitError) throw new HttpError('HUB_ERR_LIMIT', `at most ${options.maxDevices} devices (HUB_MAX_DEVICES)`);
+      throw err;
+    });
     log.info({ deviceId: id }, 'device provisioned');
     // The token is shown once; only its hash is kept.
     return c.json({ ...view(record, await presence.get(record.id)), token }, 201);
