@@ -11,7 +11,7 @@ import type { OperatorAuth } from '../auth/operator-auth.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectionGuard } from '../transports/connection-guard.ts';
 import { rejectUpgrade } from '../transports/reject-upgrade.ts';
-import type { LiveBus, LiveEvent, LiveReading } from './live-bus.ts';
+import type { LiveBus, LiveEvent, LiveFilter, LiveReading, LiveSubscription } from './live-bus.ts';
 
 export interface LiveEndpointOptions {
   bus: LiveBus;
@@ -246,9 +246,22 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
   const clients = new Set<LiveClient>();
   // Subscribed only while a client is connected, so ingest builds no live events for nobody.
-  let unsubscribe: (() => void) | null = null;
+  let subscription: LiveSubscription | null = null;
   function onLiveEvent(event: LiveEvent): void {
     for (const client of clients) client.deliver(event);
+  }
+  /** The readings the bus must bring: every device's once any client wants all, else the union. */
+  function wanted(): LiveFilter {
+    const devices = new Set<string>();
+    for (const { subscription: s } of clients) {
+      if (s.all) return { devices: '*' };
+      for (const id of s.devices) devices.add(id);
+    }
+    return { devices };
+  }
+  function unsubscribe(): void {
+    subscription?.unsubscribe();
+    subscription = null;
   }
 
   return {
@@ -279,25 +292,26 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
         const release = options.guard.opened(ip);
         const client = new LiveClient(ws, options);
         clients.add(client);
-        unsubscribe ??= options.bus.subscribe(onLiveEvent);
+        subscription ??= options.bus.subscribe(onLiveEvent, wanted());
         options.metrics.liveClients.inc();
-        ws.on('message', (data, isBinary) => client.onMessage(data, isBinary));
+        ws.on('message', (data, isBinary) => {
+          const before = client.subscription;
+          client.onMessage(data, isBinary);
+          if (client.subscription !== before) subscription?.setFilter(wanted());
+        });
         ws.on('error', (err) => options.log.debug({ err: err.message }, 'live socket error'));
         ws.on('close', () => {
           release();
           clients.delete(client);
-          if (clients.size === 0) {
-            unsubscribe?.();
-            unsubscribe = null;
-          }
+          if (clients.size === 0) unsubscribe();
+          else subscription?.setFilter(wanted());
           client.stop();
           options.metrics.liveClients.dec();
         });
       });
     },
     close(): void {
-      unsubscribe?.();
-      unsubscribe = null;
+      unsubscribe();
       for (const client of clients) {
         client.stop();
         client.ws.close(1001, 'hub stopping');
