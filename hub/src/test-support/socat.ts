@@ -1,5 +1,5 @@
 // A linked pair of pseudo-terminals from socat: two serial ports that behave like a cable.
-// Killing socat is an unplug; start() again on the same paths is a replug.
+// Killing socat is an unplug: both ptys hang up. start() again on the same paths is a replug.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,12 @@ export interface SerialPair {
   /** the device's end */
   devicePath: string;
   readonly pid: number | undefined;
-  unplug(): Promise<void>;
+  /**
+   * Kills socat (SIGTERM by default, which removes the links; SIGKILL leaves them dangling, and they
+   * are removed here, as the kernel removes a USB adapter's device node, so that nothing opens a pty
+   * that reused the number).
+   */
+  unplug(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   replug(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -22,7 +27,13 @@ export async function startSerialPair(): Promise<SerialPair> {
   const devicePath = join(dir, 'device');
   let child: ChildProcess | null = null;
 
+  const removeLinks = () => {
+    rmSync(hubPath, { force: true });
+    rmSync(devicePath, { force: true });
+  };
+
   async function start(): Promise<void> {
+    removeLinks();
     child = spawn('socat', [`pty,raw,echo=0,link=${hubPath}`, `pty,raw,echo=0,link=${devicePath}`], { stdio: 'ignore' });
     const deadline = Date.now() + 5000;
     while (!(existsSync(hubPath) && existsSync(devicePath))) {
@@ -31,14 +42,16 @@ export async function startSerialPair(): Promise<SerialPair> {
     }
   }
 
-  async function kill(): Promise<void> {
+  async function kill(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     const running = child;
     child = null;
-    if (!running || running.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      running.once('exit', () => resolve());
-      running.kill('SIGTERM');
-    });
+    if (running && running.exitCode === null && running.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        running.once('exit', () => resolve());
+        running.kill(signal);
+      });
+    }
+    removeLinks();
   }
 
   await start();
@@ -48,7 +61,7 @@ export async function startSerialPair(): Promise<SerialPair> {
     get pid() {
       return child?.pid;
     },
-    unplug: kill,
+    unplug: (signal) => kill(signal),
     replug: start,
     async stop() {
       await kill();
