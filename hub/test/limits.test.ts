@@ -153,8 +153,9 @@ describe('limits', () => {
   it('closes a device that never reads its socket once what waits for it passes the bound (4031)', async () => {
     // The raw client answers no pings either: a hub of its own with a long heartbeat, so the
     // backlog bound (not the silence limit) is what closes it, however slowly this machine fills
-    // the kernel's socket buffers first.
-    const patient = await startTestHub({ heartbeatIntervalMs: 60_000, heartbeatTimeoutMs: 120_000, maxSendBacklogBytes: 64 * 1024 });
+    // the kernel's socket buffers first; and room for thousands of open commands, so commands
+    // (not the open-command bound) are what pile up.
+    const patient = await startTestHub({ heartbeatIntervalMs: 60_000, heartbeatTimeoutMs: 120_000, maxSendBacklogBytes: 64 * 1024, commandQueueMax: 100_000 });
     try {
       const token = await patient.provision('deaf-1');
       const raw = await openRawWs(patient.url, '/ws/device', token);
