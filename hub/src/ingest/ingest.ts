@@ -140,6 +140,14 @@ export class Ingest {
         epoch: 0, channels: new Map(), counters: emptyCounters(),
       };
       this.devices.set(frame.deviceId, device);
+    } else if (record && (record.session !== device.session || record.ackedSeq > device.durableSeq)) {
+      // Another hub process served the device since this one did (its HELLO changed the session,
+      // or its ACKs went further): the registry holds the latest resume point. With one process the
+      // registry never differs this way, as it only lags behind what this process holds.
+      device.session = record.session;
+      device.acceptedSeq = device.durableSeq = record.ackedSeq;
+      device.skipped = [];
+      device.epoch++;
     }
     if (device.session !== frame.session) {
       // [FP-5.1] a new session is a new sequence space
