@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './children.ts';
 
-export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history'] as const;
+export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -27,6 +27,10 @@ export interface BenchOptions {
   connectionsPerProc: number;
   historyPoints: number;
   historyRuns: number;
+  /** isolation: READINGS frames per second per good device (open loop) */
+  isolationRate: number;
+  /** isolation: points preloaded for the device the heavy history queries read */
+  isolationPoints: number;
   /** false: InfluxDB rows are skipped even when influxd is installed */
   influx: boolean;
   /** write hub CPU profiles (node --cpu-prof) to resultsDir/profiles */
@@ -61,6 +65,8 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   connectionsPerProc: 2500,
   historyPoints: 86_400,
   historyRuns: 9,
+  isolationRate: 20,
+  isolationPoints: 3_000_000,
   influx: true,
   profile: false,
   dataRoot: tmpdir(),
@@ -81,6 +87,7 @@ export const QUICK_OPTIONS: Partial<BenchOptions> = {
   seconds: 3,
   memorySizes: [500, 2000],
   historyRuns: 5,
+  isolationPoints: 1_000_000,
 };
 
 /** What the smoke test runs: every scenario, tiny, a few seconds in all. */
@@ -94,6 +101,7 @@ export const SMOKE_OPTIONS: Partial<BenchOptions> = {
   connectionsPerProc: 100,
   historyPoints: 3600,
   historyRuns: 3,
+  isolationPoints: 20_000,
 };
 
 export const USAGE = `npm run bench -- [flags]
@@ -109,6 +117,8 @@ export const USAGE = `npm run bench -- [flags]
   --window N           closed loop: unacknowledged frames per device (default ${DEFAULT_OPTIONS.window})
   --memory LIST        idle connection counts (default ${DEFAULT_OPTIONS.memorySizes.join(',')})
   --history-points N   points in the history series (default ${DEFAULT_OPTIONS.historyPoints}, one day at 1 Hz)
+  --isolation-rate N   isolation: frames/s per good device, open loop (default ${DEFAULT_OPTIONS.isolationRate})
+  --isolation-points N isolation: points preloaded for the heavy history queries (default ${DEFAULT_OPTIONS.isolationPoints})
   --no-influx          skip the InfluxDB rows even if influxd is installed
   --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
   --hub-batch-size N   hubs' readings per store write (default: the hub's own)
@@ -188,6 +198,8 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
         options.memorySizes = (value() ?? '').split(',').map((s) => positive(flag, s)).sort((a, b) => a - b);
         break;
       case '--history-points': options.historyPoints = positive(flag, value()); break;
+      case '--isolation-rate': options.isolationRate = positive(flag, value(), false); break;
+      case '--isolation-points': options.isolationPoints = positive(flag, value()); break;
       case '--no-influx': options.influx = false; break;
       case '--profile': options.profile = true; break;
       case '--soak': options.soak = parseDuration(flag, value()); break;

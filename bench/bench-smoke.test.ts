@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { DEFAULT_OPTIONS, parseArgs, SMOKE_OPTIONS, UsageError, type BenchOptions } from './bench-options.ts';
+import { DEFAULT_OPTIONS, parseArgs, SCENARIOS, SMOKE_OPTIONS, UsageError, type BenchOptions } from './bench-options.ts';
 import { runningChildren } from './children.ts';
-import { formatTable } from './report.ts';
+import { formatTable, type Report } from './report.ts';
 import { expectedRowKeys, runBench } from './run-bench.ts';
 import { runSoakBench, SOAK_SUMMARY_KEYS } from './run-soak.ts';
 import { soakIntervalMs } from './scenario-soak.ts';
@@ -15,11 +15,11 @@ import { soakIntervalMs } from './scenario-soak.ts';
 const resultsDir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
 afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
 
-it('runs every scenario at tiny sizes and reports every row with finite positive figures', async () => {
-  const options: BenchOptions = { ...DEFAULT_OPTIONS, ...SMOKE_OPTIONS, resultsDir };
-  const report = await runBench(options);
-  const table = formatTable(report.rows);
+/** Figures that are right at zero: readings lost. */
+const ZERO_FIGURES = new Set(['lost']);
 
+function expectRowsComplete(options: BenchOptions, report: Report): void {
+  const table = formatTable(report.rows);
   expect(report.rows.map((r) => r.key), table).toEqual(expectedRowKeys(options));
   for (const row of report.rows) {
     expect(row.error, `${row.key}: ${row.error}`).toBeUndefined();
@@ -30,11 +30,26 @@ it('runs every scenario at tiny sizes and reports every row with finite positive
     }
     expect(Object.keys(row.values).length, row.key).toBeGreaterThan(0);
     for (const [name, value] of Object.entries(row.values)) {
-      expect(Number.isFinite(value) && value > 0, `${row.key} ${name} = ${value}\n${table}`).toBe(true);
+      if (ZERO_FIGURES.has(name)) expect(value, `${row.key} ${name}\n${table}`).toBe(0);
+      else expect(Number.isFinite(value) && value > 0, `${row.key} ${name} = ${value}\n${table}`).toBe(true);
     }
   }
   expect(runningChildren()).toEqual([]);
+}
+
+it('runs every scenario at tiny sizes and reports every row with finite positive figures', async () => {
+  // isolation runs in the next test, on its own clock
+  const options: BenchOptions = { ...DEFAULT_OPTIONS, ...SMOKE_OPTIONS, resultsDir, scenarios: SCENARIOS.filter((s) => s !== 'isolation') };
+  expectRowsComplete(options, await runBench(options));
 }, 120_000);
+
+it('measures good devices alone and beside each abuser, losing none of their readings', async () => {
+  const options: BenchOptions = { ...DEFAULT_OPTIONS, ...SMOKE_OPTIONS, resultsDir, scenarios: ['isolation'] };
+  const report = await runBench(options);
+  expectRowsComplete(options, report);
+  const table = formatTable(report.rows);
+  for (const row of report.rows) expect(row.values.countedBack, `${row.key}\n${table}`).toBe(row.values.sent);
+}, 90_000);
 
 it('parses soak flags: durations, and the soak\'s own defaults unless given', () => {
   const soak = parseArgs(['--soak', '10m']) as BenchOptions;

@@ -16,12 +16,26 @@ export interface HubCounters {
   /** frames devices skipped, by the hub's count [FP-5.2] */
   sequenceGaps: number;
   storeWriteFailures: number;
+  /** times a device over its budget was paused or closed, all budgets */
+  throttled: number;
+  /** live updates coalesced away for clients that fell behind */
+  liveDropped: number;
+  liveClients: number;
 }
 
 function metric(text: string, name: string, labels = ''): number {
   const prefix = `${name}${labels} `;
   const line = text.split('\n').find((l) => l.startsWith(prefix));
   return line ? Number(line.slice(prefix.length)) : 0;
+}
+
+/** A counter summed over all its label sets. */
+function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
 }
 
 export async function hubCounters(hubUrl: string): Promise<HubCounters> {
@@ -39,6 +53,9 @@ export async function hubCounters(hubUrl: string): Promise<HubCounters> {
     duplicateFrames: metric(text, 'hub_duplicate_frames_total'),
     sequenceGaps: metric(text, 'hub_sequence_gap_frames_total'),
     storeWriteFailures: metric(text, 'hub_store_write_failures_total'),
+    throttled: metricSum(text, 'hub_device_throttled_total'),
+    liveDropped: metric(text, 'hub_live_dropped_total'),
+    liveClients: metric(text, 'hub_live_clients'),
   };
 }
 

@@ -1,6 +1,7 @@
 // A hub process for the bench: provisions its devices straight into the registry (provisioning is
 // not what is measured), starts the hub on 127.0.0.1:0 with a temp data dir, and answers the
-// parent's requests for memory figures. Modes: the embedded store, InfluxDB, or decode-only with a
+// parent's requests for memory figures. It can preload one long series into the embedded store
+// before the hub opens it, and keep the hub's default per-device budgets. Modes: the embedded store, InfluxDB, or decode-only with a
 // counting store handed to startHub in place of a database.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,8 @@ import { hashToken } from '../hub/src/auth/tokens.ts';
 import type { HubOptions } from '../hub/src/config.ts';
 import { createSqliteRegistry } from '../hub/src/registry/sqlite-registry.ts';
 import { startHub } from '../hub/src/start-hub.ts';
+import type { Reading } from '../hub/src/store/store.ts';
+import { createSqliteStore } from '../hub/src/store/sqlite-store.ts';
 import { BENCH_ADMIN_TOKEN, deviceId, deviceToken, type DeviceRange } from './bench-devices.ts';
 import { announce, failStart, serveRpc } from './child-rpc.ts';
 import { createCountingStore } from './counting-store.ts';
@@ -25,6 +28,13 @@ export interface HubChildConfig {
   dataRoot?: string;
   batchSize?: number;
   flushIntervalMs?: number;
+  /**
+   * Keep the hub's default per-device budgets (frames, readings and bytes per second) instead of
+   * raising them out of the way: for the isolation scenario, where a device over them is the point.
+   */
+  defaultBudgets?: boolean;
+  /** embedded: `points` readings at 1 Hz from `startTime`, written into readings.db before the hub starts */
+  seed?: { deviceId: string; channel: string; points: number; startTime: number };
 }
 
 export interface HubReady {
@@ -32,6 +42,8 @@ export interface HubReady {
   adminToken: string;
   pid: number;
   dataDir: string;
+  /** how long writing the seed took, ms */
+  seedMs?: number;
 }
 
 export interface HubStats {
@@ -60,6 +72,21 @@ try {
   }
   await registry.close();
 
+  let seedMs: number | undefined;
+  if (config.seed) {
+    if (config.mode !== 'embedded') throw new Error('seed: embedded store only');
+    const started = performance.now();
+    const { deviceId: id, channel, points, startTime } = config.seed;
+    const store = createSqliteStore({ path: join(dataDir, 'readings.db') });
+    for (let first = 0; first < points; first += 50_000) {
+      const batch: Reading[] = [];
+      for (let i = first; i < Math.min(points, first + 50_000); i++) batch.push({ deviceId: id, channel, time: startTime + i * 1000, value: 20 + 5 * Math.sin(i / 3600) });
+      await store.write(batch);
+    }
+    await store.close();
+    seedMs = performance.now() - started;
+  }
+
   const options: Partial<HubOptions> = {
     port: 0,
     host: '127.0.0.1',
@@ -67,9 +94,11 @@ try {
     adminToken: BENCH_ADMIN_TOKEN,
     // The per-device budgets are policy, not cost: closed-loop devices would be throttled by them
     // long before the hub runs out of CPU. Their check still runs on every frame.
-    maxFramesPerSecond: 10_000_000,
-    maxReadingsPerSecond: 1_000_000_000,
-    maxBytesPerSecond: 1_000_000_000_000,
+    ...(config.defaultBudgets ? {} : {
+      maxFramesPerSecond: 10_000_000,
+      maxReadingsPerSecond: 1_000_000_000,
+      maxBytesPerSecond: 1_000_000_000_000,
+    }),
     ...(config.batchSize ? { batchSize: config.batchSize } : {}),
     ...(config.flushIntervalMs ? { flushIntervalMs: config.flushIntervalMs } : {}),
   };
@@ -107,7 +136,7 @@ try {
       };
     },
   });
-  announce({ url: hub.url, adminToken: BENCH_ADMIN_TOKEN, pid: process.pid, dataDir } satisfies HubReady);
+  announce({ url: hub.url, adminToken: BENCH_ADMIN_TOKEN, pid: process.pid, dataDir, seedMs } satisfies HubReady);
 } catch (err) {
   rmSync(dataDir, { recursive: true, force: true });
   failStart(err);

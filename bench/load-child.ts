@@ -27,6 +27,8 @@ export interface LoadSnapshot {
   readingsAcked: number;
   errors: number;
   closed: number;
+  /** frames sent and not yet acknowledged on connections still open */
+  pending: number;
 }
 
 export interface LoadStopResult extends LoadSnapshot {
@@ -36,6 +38,9 @@ export interface LoadStopResult extends LoadSnapshot {
   /** device-stamped time range of closed-loop readings, for counting them back */
   timeFrom: number;
   timeTo: number;
+  /** sample-time range [from, to) of the open-loop readings sent since the last openLoop */
+  openTimeFrom: number;
+  openTimeTo: number;
 }
 
 const config = JSON.parse(process.argv[2]) as LoadChildConfig;
@@ -54,6 +59,8 @@ for (let i = 0; i < config.range.count; i++) {
 let framesSent = 0;
 let framesAcked = 0;
 let recording = false;
+/** frames timed while recording keep being timed until they are acknowledged, after recording stops too */
+let timeUntilAcked = false;
 let latencies: number[] = [];
 // send times of unacknowledged frames, per device, by seq
 const sendTimes = new Map<BenchDevice, Map<number, number>>();
@@ -63,6 +70,8 @@ let stopSending: (() => void) | null = null;
 const timelineStart = Date.now() - 24 * 3_600_000;
 let maxSeq = 0;
 let connectedUpTo = 0;
+let openTimeFrom = Infinity;
+let openTimeTo = -Infinity;
 
 function onAck(device: BenchDevice, previous: number, seq: number): void {
   const now = preciseNow();
@@ -71,7 +80,7 @@ function onAck(device: BenchDevice, previous: number, seq: number): void {
     const sent = times.get(s);
     if (sent === undefined) continue;
     times.delete(s);
-    if (recording) latencies.push(now - sent);
+    if (recording || timeUntilAcked) latencies.push(now - sent);
   }
   framesAcked += seq - previous;
 }
@@ -94,6 +103,7 @@ function snapshot(): LoadSnapshot {
     at: Date.now(), framesSent, framesAcked, readingsAcked: framesAcked * template.samples,
     errors: devices.reduce((n, d) => n + d.errors, 0),
     closed: devices.reduce((n, d) => n + (d.closedUnexpectedly ? 1 : 0), 0),
+    pending: devices.reduce((n, d) => n + (d.closedUnexpectedly ? 0 : d.unacked), 0),
   };
 }
 
@@ -153,9 +163,17 @@ serveRpc({
     return true;
   },
 
-  openLoop(params: { framesPerSecond: number }) {
+  /**
+   * `distinctTimes`: a device's frame never reuses a sample time of its previous one (its base time
+   * moves past the last frame's when a late timer sends a burst), so the readings counted back from
+   * the store are exactly the ones sent.
+   */
+  openLoop(params: { framesPerSecond: number; distinctTimes?: boolean }) {
     const active = connected();
     const started = performance.now();
+    const lastBase = new Map<BenchDevice, number>();
+    openTimeFrom = Infinity;
+    openTimeTo = -Infinity;
     let due = 0;
     let next = 0;
     const timer = setInterval(() => {
@@ -163,16 +181,31 @@ serveRpc({
       for (; due < target; due++) {
         const device = active[next];
         next = (next + 1) % active.length;
-        sendNext(device, Date.now());
+        let base = Date.now();
+        if (params.distinctTimes) {
+          base = Math.max(base, (lastBase.get(device) ?? -Infinity) + template.rounds);
+          lastBase.set(device, base);
+        }
+        if (base - template.rounds + 1 < openTimeFrom) openTimeFrom = base - template.rounds + 1;
+        if (base + 1 > openTimeTo) openTimeTo = base + 1;
+        sendNext(device, base);
       }
     }, 1);
     stopSending = () => clearInterval(timer);
     return true;
   },
 
-  record(params: { on: boolean }) {
+  /**
+   * `untilAcked`: the frames sent while recording are timed until their ACK even when it comes
+   * after recording stops (in `stop`'s drain), so a slow tail at the end of the window is not cut
+   * off; otherwise only ACKs that arrive while recording count.
+   */
+  record(params: { on: boolean; untilAcked?: boolean }) {
     recording = params.on;
-    if (params.on) latencies = [];
+    if (params.on) {
+      latencies = [];
+      timeUntilAcked = params.untilAcked ?? false;
+    }
     return snapshot();
   },
 
@@ -189,12 +222,15 @@ serveRpc({
     recording = false;
     const deadline = Date.now() + params.drainMs;
     while (devices.some((d) => d.unacked > 0 && !d.closedUnexpectedly) && Date.now() < deadline) await sleep(10);
+    timeUntilAcked = false;
     return {
       ...snapshot(),
       drained: devices.every((d) => d.unacked === 0),
       ackLatencies: latencies,
       timeFrom: timelineStart,
       timeTo: timelineStart + (maxSeq + 1) * template.rounds,
+      openTimeFrom,
+      openTimeTo,
     };
   },
 

@@ -14,6 +14,8 @@ export interface Row {
   /** the ceiling or reference the row is compared with, as printed */
   reference?: string;
   ratio?: number;
+  /** how the ratio prints: `81 % of …` (default) or `1.4× …` */
+  ratioStyle?: 'percent' | 'times';
   target?: string;
   met?: boolean;
   note?: string;
@@ -71,11 +73,16 @@ export function errorRow(key: string, scenario: string, measure: string, err: un
   return { key, scenario, measure, values: {}, result: `error: ${message.split('\n')[0]}`, target, error: message };
 }
 
+function ratioText(r: Row): string {
+  if (r.ratio === undefined) return '';
+  return r.ratioStyle === 'times' ? `${r.ratio.toFixed(2)}× ` : `${percent(r.ratio)} of `;
+}
+
 const COLUMNS: { title: string; cell(row: Row): string }[] = [
   { title: 'scenario', cell: (r) => r.scenario },
   { title: 'measure', cell: (r) => r.measure },
   { title: 'result', cell: (r) => r.result },
-  { title: 'vs ceiling / reference', cell: (r) => (r.reference ? `${r.ratio !== undefined ? `${percent(r.ratio)} of ` : ''}${r.reference}` : '') },
+  { title: 'vs ceiling / reference', cell: (r) => (r.reference ? `${ratioText(r)}${r.reference}` : '') },
   { title: 'target', cell: (r) => r.target ?? '' },
   { title: 'met', cell: (r) => (r.met === undefined ? '' : r.met ? 'yes' : 'NO') },
   { title: 'notes', cell: (r) => r.note ?? '' },

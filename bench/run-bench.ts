@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { MAX_CHANNELS } from '../hub/src/protocol/index.ts';
 import { startInfluxd, type Influxd } from '../hub/src/test-support/influxd.ts';
 import type { BenchOptions, Scenario } from './bench-options.ts';
 import { stopAllChildren } from './children.ts';
@@ -11,6 +12,7 @@ import { bytes, errorRow, latencyText, latencyValues, ms, percent, si, skippedRo
 import { INFLUX_RAW_BATCH, INFLUX_RAW_IN_FLIGHT, influxCeiling, rawWsCeiling, sqliteCeiling, type RawWsResult } from './scenario-ceilings.ts';
 import { runHistory } from './scenario-history.ts';
 import { runIngest, type IngestResult } from './scenario-ingest.ts';
+import { CHURN_PER_SECOND, FAT_SAMPLES, HISTORY_CONCURRENCY, ISOLATION_ABUSERS, runIsolation, type IsolationPhase, type IsolationResult } from './scenario-isolation.ts';
 import { runLatency } from './scenario-latency.ts';
 import { runMemory } from './scenario-memory.ts';
 import type { BenchContext } from './scenario-support.ts';
@@ -23,6 +25,8 @@ export const TARGETS = {
   dashboardP99Ms: 10,
   rssPerConnectionBytes: 8 * 1024,
   historyMs: 50,
+  /** good devices' ACK p99 beside an abuser, over their p99 alone */
+  isolationP99Ratio: 2,
 };
 
 const HUB_BATCH_SIZE = 5000;
@@ -65,6 +69,7 @@ export function expectedRowKeys(options: BenchOptions): string[] {
   }
   if (has('memory')) keys.push(...options.memorySizes.map((n) => `memory.${n}`), 'memory.connect-rate');
   if (has('history')) keys.push('history.embedded', 'history.influx');
+  if (has('isolation')) keys.push('isolation.alone', ...ISOLATION_ABUSERS.map((a) => `isolation.${a}`));
   return keys;
 }
 
@@ -329,6 +334,17 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         }
       }
     }
+
+    // — isolation —
+    if (has('isolation')) {
+      const scenario = 'isolation (open loop, embedded, default budgets)';
+      log(`isolation: ${options.devices} devices at ${options.isolationRate} frames/s each, alone and beside ${ISOLATION_ABUSERS.length} abusers`);
+      try {
+        rows.push(...isolationRows(scenario, await runIsolation(ctx)));
+      } catch (err) {
+        for (const kind of ['alone', ...ISOLATION_ABUSERS]) rows.push(errorRow(`isolation.${kind}`, scenario, kind, err));
+      }
+    }
   } finally {
     const influxd = activeInfluxd;
     activeInfluxd = null;
@@ -343,4 +359,53 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     options: { ...options, resultsDir: undefined },
     rows,
   };
+}
+
+function isolationRows(scenario: string, r: IsolationResult): Row[] {
+  const alone = r.phases[0];
+  const n = (value: number) => (Math.abs(value) < 1e4 ? Math.round(value).toLocaleString('en-US') : si(value));
+  const codes = (c: Record<string, number>) => Object.entries(c).map(([code, k]) => `${code} ×${k}`).join(', ') || 'none';
+  const measures: Record<string, string> = {
+    alone: `good devices → ACK, alone: ${r.devices} devices, ${si(r.framesPerSecond)} frames/s = ${si(r.readingsPerSecond)} readings/s`,
+    'fat-frames': `… beside 1 device writing ${n(FAT_SAMPLES)}-sample frames flat out`,
+    'channel-churn': `… beside 1 device reconnecting ${CHURN_PER_SECOND}/s with new channel names`,
+    history: `… beside ${HISTORY_CONCURRENCY} clients looping 1-min means over ${si(r.seedPoints)} pts`,
+    'stuck-live': '… beside a /ws/live client on * that never reads',
+  };
+  const abuserNote = (p: IsolationPhase): string => {
+    const a = p.abuserStats;
+    if (!a) return '';
+    const c = a.counts;
+    const cpu = `abuser CPU ${percent(p.abuserCpu)}`;
+    switch (a.kind) {
+      case 'fat-frames':
+        return `${cpu}; it wrote ${n(c.framesWritten ?? 0)} frames of ${n(c.frameBytes ?? 0)} bytes, ${n(c.readingsAcked ?? 0)} readings acked, ${n(c.connections ?? 0)} connection(s), closed by the hub: ${codes(a.closeCodes)}; hub budget pauses ${n(p.throttled)}`;
+      case 'channel-churn':
+        return `${cpu}; ${n(c.attempts ?? 0)} HELLOs of ${MAX_CHANNELS} new names, ${n(c.helloAccepted ?? 0)} admitted, refused: ${codes(a.closeCodes)}`;
+      case 'history':
+        return `${cpu}; ${n(a.queryMs?.count ?? 0)} queries (HTTP ${codes(a.statuses ?? {})}), ${n(c.windows ?? 0)} windows each, median ${ms(a.queryMs?.p50 ?? NaN)}, max ${ms(a.queryMs?.max ?? NaN)}; ${n(r.seedPoints)} pts preloaded into the store in ${ms(r.seedMs)}`;
+      case 'stuck-live':
+        return `${cpu}; ${n(c.clients ?? 0)} client(s); hub coalesced away ${n(p.liveDropped)} updates; live clients open at window end: ${p.liveClientsAtEnd}`;
+    }
+  };
+  return r.phases.map((p): Row => {
+    const kind = p.abuser ?? 'alone';
+    const ratio = p.abuser ? p.ack.p99 / alone.ack.p99 : undefined;
+    const target = p.abuser ? `p99 ≤ ${TARGETS.isolationP99Ratio}× alone` : undefined;
+    const delivery = [
+      `lost ${n(p.lost)} of ${n(p.sent)} readings`,
+      p.countedBack === p.acked ? `counted back ${n(p.countedBack)} = acked` : `COUNTED BACK ${p.countedBack}, acked ${p.acked}, pending ${p.pending}`,
+      p.drained ? '' : 'NOT DRAINED',
+      p.deviceErrors || p.closedConnections ? `${p.deviceErrors} ERROR frames, ${p.closedConnections} closed` : '',
+    ].filter(Boolean).join(', ');
+    return {
+      key: `isolation.${kind}`, scenario, measure: measures[kind],
+      values: { ...latencyValues(p.ack), ...(ratio !== undefined ? { p99Ratio: ratio } : {}), hubCpu: p.hubCpu, sent: p.sent, lost: p.lost, countedBack: p.countedBack },
+      result: latencyText(p.ack),
+      reference: p.abuser ? `alone (p99 ${ms(alone.ack.p99)})` : undefined,
+      ratio, ratioStyle: 'times', target,
+      met: ratio === undefined ? undefined : ratio <= TARGETS.isolationP99Ratio,
+      note: [busy(p.foreignCpu, ''), `hub CPU ${percent(p.hubCpu)}`, delivery, abuserNote(p), `load avg ${p.loadAverage.toFixed(1)}`].filter(Boolean).join('; '),
+    };
+  });
 }

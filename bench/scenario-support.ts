@@ -19,12 +19,14 @@ export interface BenchContext {
 export interface RunningHub {
   child: Child;
   url: string;
+  /** how long the hub child took to preload its seed series, ms */
+  seedMs?: number;
   stats(gc?: boolean): Promise<HubStats>;
 }
 
 let hubs = 0;
 
-export async function startHubChild(ctx: BenchContext, name: string, config: Omit<HubChildConfig, 'dataRoot'>, nodeFlags: string[] = []): Promise<RunningHub> {
+export async function startHubChild(ctx: BenchContext, name: string, config: Omit<HubChildConfig, 'dataRoot'>, nodeFlags: string[] = [], startTimeoutMs?: number): Promise<RunningHub> {
   const label = `hub-${++hubs}-${name}`;
   const flags = [...nodeFlags];
   // one directory per hub: the loader's worker thread writes a profile of its own next to the main one
@@ -33,8 +35,9 @@ export async function startHubChild(ctx: BenchContext, name: string, config: Omi
     config: { ...config, dataRoot: ctx.options.dataRoot, batchSize: ctx.options.hubBatchSize } satisfies HubChildConfig,
     nodeFlags: flags,
     logDir: ctx.logDir,
+    startTimeoutMs,
   });
-  return { child, url: ready.url, stats: (gc = false) => child.call<HubStats>('stats', { gc }) };
+  return { child, url: ready.url, seedMs: ready.seedMs, stats: (gc = false) => child.call<HubStats>('stats', { gc }) };
 }
 
 /** Splits `range` over `procs` ranges as evenly as possible. */
