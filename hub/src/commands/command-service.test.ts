@@ -4,13 +4,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DeviceLink } from '../ingest/device-link.ts';
 import { createLocalLiveBus, type LiveEvent } from '../live/live-bus.ts';
 import type { Frame } from '../protocol/index.ts';
-import { waitFor } from '../test-support/hub-fixture.ts';
 import { createSqliteCommandLog } from './command-log.ts';
 import { CommandService } from './command-service.ts';
+
+const waitFor = (check: () => boolean, what: string) =>
+  vi.waitFor(() => {
+    if (!check()) throw new Error(`still waiting: ${what}`);
+  }, { timeout: 10_000, interval: 5 });
 
 interface Process {
   service: CommandService;
