@@ -1,6 +1,9 @@
 // The serial bridge against serialport's mock binding: lines in, frames decoded, answers written back.
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { SerialPortMock } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createLocalLiveBus, type LiveEvent } from '../live/live-bus.ts';
 import { decodeLine, encodeLine, ErrorCode, type Frame } from '../protocol/index.ts';
 import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../test-support/hub-fixture.ts';
 
@@ -75,5 +78,99 @@ describe('serial bridge (mock binding)', () => {
     await waitFor(() => written().some((f) => f.type === 'error' && f.code === ErrorCode.FP_ERR_DEVICE_LIMIT), 'DEVICE_LIMIT');
     expect((await hub.api('/api/devices/mcu-b')).status).toBe(404);
     expect((await (await hub.api('/api/devices')).json()).map((d: { id: string }) => d.id)).toEqual(['mcu-a', 'ws-dev']);
+  });
+});
+
+describe('serial bridge: console lines are bounded (mock binding)', () => {
+  let hub: TestHub | undefined;
+  afterEach(async () => {
+    await hub?.stop();
+    hub = undefined;
+    MockBinding.reset();
+  });
+
+  async function setup(extra: Parameters<typeof startTestHub>[0] = {}) {
+    MockBinding.createPort('/dev/mock-mcu', { record: true });
+    let port: SerialPortMock | undefined;
+    hub = await startTestHub({
+      ...extra,
+      serial: [{ path: '/dev/mock-mcu', baudRate: 115200 }],
+      openSerialPort: (path, baudRate) => (port = new SerialPortMock({ path, baudRate, autoOpen: false })),
+    });
+    await waitFor(() => port?.isOpen, 'port open');
+    const binding = port!.port as unknown as MockPort;
+    const written = (): Frame[] =>
+      binding.recording.toString().split('\n').filter(Boolean).map((l) => decodeLine(l)).flatMap((l) => (l.kind === 'frame' ? [l.frame] : []));
+    const send = (text: string) => binding.emitData(Buffer.from(text));
+    send(encodeLine({ type: 'hello', session: 9, deviceId: 'mock-mcu', firmware: '', channels: TEST_CHANNELS }));
+    await waitFor(() => written().some((f) => f.type === 'ack'), 'resume ACK');
+    return { hub: hub!, send };
+  }
+
+  const metric = async (name: string): Promise<number> => {
+    const text = await (await hub!.api('/metrics')).text();
+    return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  };
+  const consoleLines = async (): Promise<{ text: string }[]> => (await hub!.api('/api/devices/mock-mcu/console')).json();
+
+  it('cuts long lines at the limit (counted) and keeps the last 200 lines', async () => {
+    const { send } = await setup({ serialConsoleMaxLineBytes: 64, serialConsoleLinesPerSecond: 100_000 });
+    send('y'.repeat(20_000) + '\r\n');
+    await waitFor(async () => (await consoleLines()).length === 1, 'the long line');
+    expect((await consoleLines())[0].text).toBe('y'.repeat(64) + ' [truncated]');
+    expect(await metric('hub_console_lines_truncated_total')).toBe(1);
+    send(Array.from({ length: 500 }, (_, i) => `line ${i}\n`).join(''));
+    await waitFor(async () => (await consoleLines()).at(-1)?.text === 'line 499', 'the last line');
+    const kept = await consoleLines();
+    expect(kept).toHaveLength(200);
+    expect(kept[0].text).toBe('line 300');
+    expect(await metric('hub_console_lines_dropped_total')).toBe(0);
+  });
+
+  it('drops lines over the per-port rate, counts them, and the log and /ws/live get only a bounded share', async () => {
+    const live = createLocalLiveBus();
+    const events: LiveEvent[] = [];
+    live.subscribe((event) => events.push(event));
+    const logged: { msg: string }[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) logged.push(JSON.parse(line));
+        done();
+      },
+    });
+    const started = performance.now();
+    const { send } = await setup({ serialConsoleLinesPerSecond: 20, live, log: pino({ level: 'info' }, sink) });
+    for (let i = 0; i < 10; i++) send(Array.from({ length: 500 }, (_, j) => `chatty firmware ${i * 500 + j}\n`).join(''));
+    let kept = 0;
+    await waitFor(async () => {
+      kept = (await consoleLines()).length;
+      return kept + (await metric('hub_console_lines_dropped_total')) === 5000;
+    }, 'every line kept or counted');
+    const seconds = (performance.now() - started) / 1000;
+    // 20 per started second of this test, whatever the machine's speed
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(20 * Math.ceil(seconds + 1));
+    expect(events.filter((e) => e.type === 'console')).toHaveLength(kept);
+    // the log limiter's policy: 5 lines per port and message per 10 s, then one summary
+    expect(logged.filter((l) => l.msg === 'device console').length).toBeLessThanOrEqual(5);
+    expect(logged.filter((l) => l.msg === 'device console over its rate, lines dropped').length).toBeLessThanOrEqual(5);
+  });
+
+  it('a port whose stream ends (a hang-up reported as end of file) is closed and reopened', async () => {
+    MockBinding.createPort('/dev/mock-mcu', { record: true });
+    const ports: SerialPortMock[] = [];
+    hub = await startTestHub({
+      serial: [{ path: '/dev/mock-mcu', baudRate: 115200 }], serialReopenMs: 20,
+      openSerialPort: (path, baudRate) => {
+        const port = new SerialPortMock({ path, baudRate, autoOpen: false });
+        ports.push(port);
+        return port;
+      },
+    });
+    await waitFor(() => ports[0]?.isOpen, 'port open');
+    ports[0].push(null);
+    await waitFor(() => ports.length === 2 && ports[1].isOpen, 'port reopened');
+    expect(ports[0].isOpen).toBe(false);
+    expect(await metric('hub_serial_disconnects_total')).toBe(1);
   });
 });
