@@ -61,14 +61,12 @@ export class DeviceSession {
     if (!device || this.awaitingHello) return this.fail('FP_ERR_NO_HELLO', `send HELLO first, not ${frame.type}`); // [FP-4.1.1]
     this.handlers.ingest.touch(device);
     switch (frame.type) {
-      case 'readings':
-        // [FP-5.1] numbering starts at 1; a 0 would pass as a duplicate of nothing and vanish silently
-        if (frame.seq === 0) return this.fail('FP_ERR_BAD_PAYLOAD', 'READINGS seq 0: sequence numbers start at 1');
-        if (this.handlers.strictSequence && frame.seq > device.acceptedSeq + 1) {
-          return this.fail('FP_ERR_NO_HELLO', `seq ${frame.seq} skips ahead of ${device.acceptedSeq}; resend from the last ACK`);
-        }
-        this.handlers.ingest.readings(device, this.link, frame);
+      case 'readings': {
+        const verdict = this.handlers.ingest.readings(device, frame, { transport: this.link.transport, strictSequence: !!this.handlers.strictSequence });
+        if (verdict.kind === 'refuse') return this.fail(verdict.code, verdict.text);
+        if (verdict.reply) this.link.send(verdict.reply);
         break;
+      }
       case 'command_result':
         this.handlers.onCommandResult?.(device.id, frame);
         break;

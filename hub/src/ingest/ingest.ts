@@ -1,7 +1,7 @@
 // Ingest: validates frames from device sessions, batches readings into the store, acknowledges
 // what is durable, and fans readings out live. It knows links, stores and buses only by interface.
 import type { Logger } from 'pino';
-import { ErrorCode, type ChannelDescriptor, type ErrorName, type HelloFrame, type ReadingsFrame } from '../protocol/index.ts';
+import { ErrorCode, type ChannelDescriptor, type ErrorName, type Frame, type HelloFrame, type ReadingsFrame } from '../protocol/index.ts';
 import type { LiveBus, LiveReading } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { Metrics } from '../metrics.ts';
@@ -83,6 +83,20 @@ export interface DeviceState {
   /** presence's counters for the device, updated in place */
   counters: DeviceCounters;
 }
+
+/**
+ * What a READINGS frame comes to [FP-5]: ingest decides, the device session performs it. `reply`
+ * goes to the device at once; an accepted frame's ACK follows when its batch is durable.
+ */
+export type ReadingsVerdict =
+  /** ERROR, and the protocol session ends */
+  | { kind: 'refuse'; code: ErrorName; text: string }
+  /** already held: dropped; the ACK again when it is durable */
+  | { kind: 'duplicate'; reply: Frame | null }
+  /** queued for the store; an ERROR for samples it dropped */
+  | { kind: 'accepted'; reply: Frame | null };
+
+const ACCEPTED: ReadingsVerdict = { kind: 'accepted', reply: null };
 
 interface PendingAck {
   device: DeviceState;
@@ -178,10 +192,16 @@ export class Ingest {
   }
 
   /** [FP-4.2] Validates samples, queues the good ones and schedules the cumulative ACK. */
-  readings(device: DeviceState, link: DeviceLink, frame: ReadingsFrame): void {
+  readings(device: DeviceState, frame: ReadingsFrame, via: { transport: DeviceLink['transport']; strictSequence: boolean }): ReadingsVerdict {
     const { metrics, live } = this.options;
     const arrival = this.now();
     metrics.readingsIn.inc(frame.samples.length);
+    // [FP-5.1] numbering starts at 1; a 0 would pass as a duplicate of nothing and vanish silently
+    if (frame.seq === 0) return { kind: 'refuse', code: 'FP_ERR_BAD_PAYLOAD', text: 'READINGS seq 0: sequence numbers start at 1' };
+    // [FP-5.2, FP-8.3] on a serial line a skip means a frame line was lost: start over from the ACK
+    if (via.strictSequence && frame.seq > device.acceptedSeq + 1) {
+      return { kind: 'refuse', code: 'FP_ERR_NO_HELLO', text: `seq ${frame.seq} skips ahead of ${device.acceptedSeq}; resend from the last ACK` };
+    }
     if (frame.seq <= device.acceptedSeq) {
       if (takeSkipped(device, frame.seq)) {
         // [FP-5.2] late, out of order: not a duplicate, and no longer missing
@@ -190,8 +210,7 @@ export class Ingest {
         // [FP-5.2] a resend of something already held
         device.counters.duplicates++;
         metrics.duplicates.inc();
-        if (frame.seq <= device.durableSeq) link.send({ type: 'ack', ackedSeq: device.durableSeq, hubTime: arrival });
-        return;
+        return { kind: 'duplicate', reply: frame.seq <= device.durableSeq ? { type: 'ack', ackedSeq: device.durableSeq, hubTime: arrival } : null };
       }
     } else {
       if (frame.seq > device.acceptedSeq + 1) {
@@ -228,12 +247,14 @@ export class Ingest {
     }
     const accepted = pending.length - firstAccepted;
     device.counters.readings += accepted;
+    let verdict = ACCEPTED;
     if (firstError) {
       device.counters.rejected += rejected;
       this.limitedLog.warn(device.id, {
-        deviceId: device.id, transport: link.transport, code: firstError.code, rejected, samples: frame.samples.length, first: firstError.text,
+        deviceId: device.id, transport: via.transport, code: firstError.code, rejected, samples: frame.samples.length, first: firstError.text,
       }, 'samples rejected');
-      link.send({ type: 'error', code: ErrorCode[firstError.code], text: `${rejected} of ${frame.samples.length} samples dropped; first: ${firstError.text}` });
+      // [FP-4.2.4] one ERROR for the frame, before its ACK
+      verdict = { kind: 'accepted', reply: { type: 'error', code: ErrorCode[firstError.code], text: `${rejected} of ${frame.samples.length} samples dropped; first: ${firstError.text}` } };
     }
     if (accepted > 0 && live.active) {
       const readings: LiveReading[] = new Array(accepted);
@@ -245,6 +266,7 @@ export class Ingest {
     }
     this.pending.acks.push({ device, seq: frame.seq, epoch: device.epoch });
     this.schedule();
+    return verdict;
   }
 
   private schedule(): void {
