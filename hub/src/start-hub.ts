@@ -96,7 +96,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   });
   const commandLog = overrides.commandLog ?? openSqlite(options.dataDir, 'commands.db', (path) => createSqliteCommandLog({ path }));
   const commands = new CommandService({
-    log: commandLog, live, logger: log, logLimiter,
+    commandLog, live, log, logLimiter,
     linkOf: (id) => presence.linkOf(id),
     deviceExists: async (id) => !!(await registry.get(id)),
     queueTtlMs: options.commandQueueTtlMs, maxOpenPerDevice: options.commandQueueMax,
@@ -140,7 +140,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     registry, ingest, presence, store, metrics, log, health, auth,
     maxQueryPoints: options.maxQueryPoints,
     maxDevices: options.maxDevices,
-    commands: { service: commands, log: commandLog },
+    commands: { service: commands, commandLog },
     consoleOf: (id) => serial?.consoleOf(id),
     extend: (app) => mountDashboard(app, { auth, log }),
   });

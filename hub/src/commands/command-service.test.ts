@@ -41,8 +41,8 @@ describe('CommandService across processes sharing one command log', () => {
     live.subscribe((e) => events.push(e));
     const lines: Process['lines'] = [];
     const service = new CommandService({
-      log: createSqliteCommandLog({ path }), live,
-      logger: pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
+      commandLog: createSqliteCommandLog({ path }), live,
+      log: pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
       linkOf: (id) => options.links?.get(id) ?? null,
       queueTtlMs: options.queueTtlMs ?? 3_600_000, maxOpenPerDevice: 100, defaultTimeoutMs: 10_000, maxTimeoutMs: 600_000,
       sweepIntervalMs: options.sweepIntervalMs ?? 60_000,

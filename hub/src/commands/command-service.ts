@@ -16,9 +16,9 @@ import { MAX_COMMAND_TEXT, MAX_NAME, type CommandResultFrame } from '../protocol
 import { FINAL_STATUSES, type CommandLog, type CommandRecord, type CommandStatus } from './command-log.ts';
 
 export interface CommandServiceOptions {
-  log: CommandLog;
+  commandLog: CommandLog;
   live: LiveBus;
-  logger: Logger;
+  log: Logger;
   /** rate-limits what a device can make the service log (default: one of its own) */
   logLimiter?: LogLimiter;
   /** the device's current link, if it is online */
@@ -81,7 +81,7 @@ export class CommandService {
   private sweeping: Promise<number> | null = null;
 
   constructor(private readonly options: CommandServiceOptions) {
-    this.limitedLog = options.logLimiter ?? new LogLimiter(options.logger);
+    this.limitedLog = options.logLimiter ?? new LogLimiter(options.log);
   }
 
   /**
@@ -90,7 +90,7 @@ export class CommandService {
    */
   async start(): Promise<void> {
     const exists = new Map<string, boolean>();
-    for (const command of await this.options.log.open()) {
+    for (const command of await this.options.commandLog.open()) {
       let known = exists.get(command.deviceId);
       if (known === undefined) exists.set(command.deviceId, (known = (await this.options.deviceExists?.(command.deviceId)) ?? true));
       if (!known) continue;
@@ -110,9 +110,9 @@ export class CommandService {
     this.sweeping ??= (async () => {
       let timedOut = 0;
       try {
-        for (const command of await this.options.log.due(now)) if (await this.timeOut(command)) timedOut++;
+        for (const command of await this.options.commandLog.due(now)) if (await this.timeOut(command)) timedOut++;
       } catch (err) {
-        this.options.logger.error({ err }, 'command sweep failed');
+        this.options.log.error({ err }, 'command sweep failed');
       } finally {
         this.sweeping = null;
       }
@@ -150,15 +150,15 @@ export class CommandService {
         throw new CommandError('HUB_ERR_NOT_FOUND', `no device ${JSON.stringify(deviceId)}`);
       }
       const now = Date.now();
-      command = await this.options.log.create({ deviceId, name, args: argsText, timeoutMs, createdAt: now, expiresAt: now + this.options.queueTtlMs });
+      command = await this.options.commandLog.create({ deviceId, name, args: argsText, timeoutMs, createdAt: now, expiresAt: now + this.options.queueTtlMs });
     } finally {
       reservations.delete(reservation);
       if (reservations.size === 0) this.reserved.delete(deviceId);
     }
     if (reservation.cancelled) {
       // the device was deleted while this command was being stored: it must never be delivered
-      const failed = await this.options.log.transition(command.id, OPEN, { status: 'failed', result: DEVICE_DELETED_RESULT });
-      if (!failed) return (await this.options.log.get(command.id)) ?? command;
+      const failed = await this.options.commandLog.transition(command.id, OPEN, { status: 'failed', result: DEVICE_DELETED_RESULT });
+      if (!failed) return (await this.options.commandLog.get(command.id)) ?? command;
       this.logLifecycle(failed, 'command failed', { reason: 'device deleted' });
       this.publish(failed);
       return failed;
@@ -176,11 +176,11 @@ export class CommandService {
   async deviceReady(deviceId: string): Promise<void> {
     const link = this.options.linkOf(deviceId);
     if (!link) return;
-    for (const command of await this.options.log.open(deviceId)) await this.send(command, link);
+    for (const command of await this.options.commandLog.open(deviceId)) await this.send(command, link);
   }
 
   async result(deviceId: string, frame: CommandResultFrame): Promise<void> {
-    const command = await this.options.log.get(frame.id);
+    const command = await this.options.commandLog.get(frame.id);
     if (!command || command.deviceId !== deviceId) {
       // a device may only answer its own commands
       this.limitedLog.warn(deviceId, { deviceId, commandId: frame.id, status: frame.status }, 'result for an unknown command');
@@ -190,7 +190,7 @@ export class CommandService {
     if (frame.status === 'accepted') {
       if (command.status !== 'acked') {
         const deadline = command.deadline ?? Date.now() + command.timeoutMs;
-        const acked = await this.options.log.transition(command.id, ['queued', 'sent'], { status: 'acked', deadline });
+        const acked = await this.options.commandLog.transition(command.id, ['queued', 'sent'], { status: 'acked', deadline });
         if (!acked) return; // finished meanwhile
         this.logLifecycle(acked, 'command acked');
         this.publish(acked);
@@ -199,7 +199,7 @@ export class CommandService {
     }
     const status = frame.status === 'succeeded' ? 'succeeded' : 'failed';
     const result = frame.status === 'unknown' ? JSON.stringify({ error: 'unknown command' }) : frame.payload;
-    const finished = await this.options.log.transition(command.id, OPEN, { status, result });
+    const finished = await this.options.commandLog.transition(command.id, OPEN, { status, result });
     if (!finished) return; // timed out (or failed) meanwhile: that one is recorded, not this
     this.clearTimer(command.id);
     this.untrack(finished);
@@ -213,8 +213,8 @@ export class CommandService {
     let sent = command;
     if (command.status === 'queued') {
       // marked sent before it goes out: a command that timed out or failed meanwhile is never delivered
-      const updated = await this.options.log.transition(command.id, ['queued'], { status: 'sent', deadline: Date.now() + command.timeoutMs });
-      if (!updated) return (await this.options.log.get(command.id)) ?? command; // sent or finished meanwhile
+      const updated = await this.options.commandLog.transition(command.id, ['queued'], { status: 'sent', deadline: Date.now() + command.timeoutMs });
+      if (!updated) return (await this.options.commandLog.get(command.id)) ?? command; // sent or finished meanwhile
       sent = updated;
       link.send(frame);
       this.logLifecycle(sent, 'command sent');
@@ -239,13 +239,13 @@ export class CommandService {
   private async timeOutWhenDue(id: number): Promise<void> {
     this.timers.delete(id);
     try {
-      const command = await this.options.log.get(id);
+      const command = await this.options.commandLog.get(id);
       if (!command || FINAL_STATUSES.has(command.status)) return;
       // moved on since this timer was set (sent by another process, say): wait for its new time
       if (dueAt(command) > Date.now()) return this.arm(command);
       await this.timeOut(command);
     } catch (err) {
-      this.options.logger.error({ err, commandId: id }, 'command timeout not recorded');
+      this.options.log.error({ err, commandId: id }, 'command timeout not recorded');
     }
   }
 
@@ -253,7 +253,7 @@ export class CommandService {
   private async timeOut(command: CommandRecord): Promise<boolean> {
     const queued = command.status === 'queued';
     const reason = queued ? EXPIRED_REASON : NO_RESULT_REASON;
-    const timedOut = await this.options.log.transition(command.id, queued ? ['queued'] : AWAITING_RESULT, { status: 'timed-out', result: JSON.stringify({ error: reason }) });
+    const timedOut = await this.options.commandLog.transition(command.id, queued ? ['queued'] : AWAITING_RESULT, { status: 'timed-out', result: JSON.stringify({ error: reason }) });
     if (!timedOut) return false;
     this.clearTimer(command.id);
     this.untrack(timedOut);
@@ -270,7 +270,7 @@ export class CommandService {
    */
   async deviceDeleted(deviceId: string): Promise<number> {
     for (const reservation of this.reserved.get(deviceId) ?? []) reservation.cancelled = true;
-    const failed = await this.options.log.failOpen(deviceId, DEVICE_DELETED_RESULT);
+    const failed = await this.options.commandLog.failOpen(deviceId, DEVICE_DELETED_RESULT);
     for (const command of failed) {
       this.clearTimer(command.id);
       this.untrack(command);
@@ -301,7 +301,7 @@ export class CommandService {
    * operator (at most `maxOpenPerDevice` open per device), not from devices.
    */
   private logLifecycle(command: CommandRecord, message: string, extra: object = {}): void {
-    this.options.logger.info({ ...this.lifecycleFields(command), ...extra }, message);
+    this.options.log.info({ ...this.lifecycleFields(command), ...extra }, message);
   }
 
   private clearTimer(id: number): void {
@@ -320,6 +320,6 @@ export class CommandService {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.openIds.clear();
-    await this.options.log.close();
+    await this.options.commandLog.close();
   }
 }

@@ -39,7 +39,7 @@ export interface AppOptions {
   maxDevices: number;
   /** the store's health; the app adds what ingest saw the store refuse */
   health(): Promise<StoreHealth>;
-  commands?: { service: CommandService; log: CommandLog };
+  commands?: { service: CommandService; commandLog: CommandLog };
   /** recent console lines of a serial device */
   consoleOf?(deviceId: string): { at: number; text: string }[] | undefined;
   /** extra routes mounted by other components (live, commands, dashboard) */
@@ -216,7 +216,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   if (options.commands) {
-    mountCommandRoutes(app, { commands: options.commands.service, log: options.commands.log, deviceExists: async (id) => !!(await registry.get(id)) });
+    mountCommandRoutes(app, { commands: options.commands.service, commandLog: options.commands.commandLog, deviceExists: async (id) => !!(await registry.get(id)) });
   }
   options.extend?.(app);
   return app;

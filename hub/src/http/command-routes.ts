@@ -3,7 +3,7 @@ import { commandView, CommandError, type CommandService } from '../commands/comm
 import type { CommandLog } from '../commands/command-log.ts';
 import { HttpError } from './http-error.ts';
 
-export function mountCommandRoutes(app: Hono, options: { commands: CommandService; log: CommandLog; deviceExists(id: string): Promise<boolean> }): void {
+export function mountCommandRoutes(app: Hono, options: { commands: CommandService; commandLog: CommandLog; deviceExists(id: string): Promise<boolean> }): void {
   const mustExist = async (id: string) => {
     if (!(await options.deviceExists(id))) throw new HttpError('HUB_ERR_NOT_FOUND', `no device ${JSON.stringify(id)}`);
   };
@@ -24,12 +24,12 @@ export function mountCommandRoutes(app: Hono, options: { commands: CommandServic
   app.get('/api/devices/:id/commands', async (c) => {
     const id = c.req.param('id');
     await mustExist(id);
-    return c.json((await options.log.recent(id, 50)).map(commandView));
+    return c.json((await options.commandLog.recent(id, 50)).map(commandView));
   });
 
   app.get('/api/devices/:id/commands/:cid', async (c) => {
     const cid = Number(c.req.param('cid'));
-    const command = Number.isSafeInteger(cid) ? await options.log.get(cid) : undefined;
+    const command = Number.isSafeInteger(cid) ? await options.commandLog.get(cid) : undefined;
     if (!command || command.deviceId !== c.req.param('id')) throw new HttpError('HUB_ERR_NOT_FOUND', `no command ${c.req.param('cid')} for this device`);
     return c.json(commandView(command));
   });
