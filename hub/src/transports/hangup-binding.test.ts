@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { SerialPortMock, type SerialPortMockOpenOptions } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../test-support/hub-fixture.ts';
+import { hasRealPart } from '../test-support/real-parts.ts';
+import { startSerialPair } from '../test-support/socat.ts';
 import { hangupAwareBinding, ttyGone } from './hangup-binding.ts';
 
 type PlatformBinding = Parameters<typeof hangupAwareBinding>[1];
@@ -102,6 +104,21 @@ describe('hang-up aware serial binding', () => {
       expect(await ttyGone(fd, path)).toMatch(/another device/);
     } finally {
       closeSync(fd);
+    }
+  });
+
+  it.runIf(hasRealPart('socat'))('a live pty is there at every probe; after its master closes its node is gone', async () => {
+    const pair = await startSerialPair();
+    const fd = openSync(pair.hubPath, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
+    try {
+      expect(await ttyGone(fd, pair.hubPath)).toBeNull();
+      await pair.unplug('SIGKILL');
+      await pair.replug();
+      // the same path names a new pty now; the descriptor still refers to the old, removed one
+      expect(await ttyGone(fd, pair.hubPath)).toMatch(/removed|another device/);
+    } finally {
+      closeSync(fd);
+      await pair.stop();
     }
   });
 });
