@@ -1,22 +1,23 @@
 // Outage spool: keeps readings on local disk while the primary store is down or slow, and replays
 // them in order when it is back, so devices can be acknowledged during an InfluxDB outage.
 //
-// On disk: `dir/spool-<seq>.jsonl`, append-only segments. Each line is one write() batch,
-// `{"s":[[device,channel],…],"r":[seriesIndex,time,value,…]}`, naming each series once per batch.
-// A line is fsync'd before its write() resolves. Replay reads the oldest segment from a cursor kept
-// in memory and deletes a segment once the primary has confirmed all of it. After a restart the
-// segments are replayed from their start: some readings reach the primary twice, which is harmless
-// because a store keeps one point per (device, channel, time).
+// States: write-through (nothing spooled: writes go to the primary) → outage (a primary write
+// failed or timed out: this and later writes are appended to the segment log, fsync'd before they
+// resolve) → replay (the log is read back in chunks and written to the primary; readings it refuses
+// for good are isolated and dropped, the rest kept) → drained (the log is empty and deleted;
+// write-through again). The file format is segment-log.ts's. After a restart the log is replayed
+// from its start: some readings reach the primary twice, which is harmless because a store keeps
+// one point per (device, channel, time).
 //
 // Order: while anything is spooled, new writes are spooled too, behind it. Writes that were already
 // in flight to the primary when it failed may land before older spooled ones; that only matters for
 // a reading rewritten at the same (device, channel, time) within that moment.
-import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Reading, ReadingStore } from './store.ts';
 import { isWriteRejected } from './errors.ts';
+import { encodeBatch, openSegmentLog } from './segment-log.ts';
 import { validateReadings } from './validate.ts';
+
+export { decodeBatch, encodeBatch } from './segment-log.ts';
 
 export type SpoolDropReason = 'full' | 'rejected';
 
@@ -71,95 +72,13 @@ export class SpoolFullError extends Error {
   readonly code = 'SPOOL_FULL';
 }
 
-const SEGMENT_NAME = /^spool-(\d{12})\.jsonl$/;
-const READ_WINDOW = 256 * 1024;
-const NEWLINE = 0x0a;
-
-interface Segment {
-  seq: number;
-  path: string;
-  /** bytes known to hold whole, synced lines; a torn tail beyond this is never read */
-  size: number;
-}
-
+/** A write waiting to be appended, with others that queued meanwhile, in one fsync. */
 interface Pending {
   line: string;
   bytes: number;
   readings: number;
   resolve(): void;
   reject(err: unknown): void;
-}
-
-interface Chunk {
-  readings: Reading[];
-  end: Cursor;
-}
-
-interface Cursor {
-  /** byte offset of the next line in the head segment */
-  offset: number;
-  /** readings of that line already replayed */
-  skip: number;
-}
-
-function segmentPath(dir: string, seq: number): string {
-  return join(dir, `spool-${String(seq).padStart(12, '0')}.jsonl`);
-}
-
-export function encodeBatch(readings: readonly Reading[]): string {
-  const series: [string, string][] = [];
-  const index = new Map<string, Map<string, number>>();
-  const flat: number[] = new Array(readings.length * 3);
-  for (let i = 0; i < readings.length; i++) {
-    const { deviceId, channel, time, value } = readings[i];
-    let channels = index.get(deviceId);
-    if (!channels) index.set(deviceId, (channels = new Map()));
-    let s = channels.get(channel);
-    if (s === undefined) {
-      s = series.length;
-      channels.set(channel, s);
-      series.push([deviceId, channel]);
-    }
-    flat[i * 3] = s;
-    flat[i * 3 + 1] = time;
-    flat[i * 3 + 2] = value;
-  }
-  return JSON.stringify({ s: series, r: flat });
-}
-
-/** undefined for a line that is not a whole batch, such as one torn by a crash */
-export function decodeBatch(line: string): Reading[] | undefined {
-  let parsed: { s?: unknown; r?: unknown };
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  const { s, r } = parsed ?? {};
-  if (!Array.isArray(s) || !Array.isArray(r) || r.length % 3 !== 0) return undefined;
-  const readings: Reading[] = new Array(r.length / 3);
-  for (let i = 0; i < readings.length; i++) {
-    const series = s[r[i * 3]];
-    if (!Array.isArray(series)) return undefined;
-    readings[i] = { deviceId: series[0], channel: series[1], time: r[i * 3 + 1], value: r[i * 3 + 2] };
-  }
-  try {
-    validateReadings(readings);
-  } catch {
-    return undefined;
-  }
-  return readings;
-}
-
-/** Splits complete lines; the bytes after the last newline are left for the caller. */
-function* lines(buf: Buffer, length: number): Generator<{ start: number; end: number }> {
-  let start = 0;
-  while (start < length) {
-    const nl = buf.indexOf(NEWLINE, start);
-    if (nl < 0 || nl >= length) return;
-    yield { start, end: nl };
-    start = nl + 1;
-  }
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
@@ -192,41 +111,10 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
     }
   }
 
-  const segments: Segment[] = [];
-  let spoolBytes = 0;
-  let spooled = 0;
   let dropped = 0;
   let replayed = 0;
-  let nextSeq = 1;
+  const log = openSegmentLog({ dir, segmentBytes, onCorrupt: (file, bytes) => emit({ type: 'corrupt', file, bytes }) });
 
-  // Recover what an earlier run left, synchronously, so counters are right from the first call.
-  mkdirSync(dir, { recursive: true });
-  for (const name of readdirSync(dir).filter((n) => SEGMENT_NAME.test(n)).sort()) {
-    const path = join(dir, name);
-    const seq = Number(SEGMENT_NAME.exec(name)![1]);
-    nextSeq = Math.max(nextSeq, seq + 1);
-    const buf = readFileSync(path);
-    let readings = 0;
-    let good = 0;
-    for (const { start, end } of lines(buf, buf.length)) {
-      const batch = decodeBatch(buf.toString('utf8', start, end));
-      if (batch) {
-        readings += batch.length;
-        good += end + 1 - start;
-      }
-    }
-    if (good < buf.length) emit({ type: 'corrupt', file: path, bytes: buf.length - good });
-    if (readings === 0) {
-      unlinkSync(path);
-      continue;
-    }
-    segments.push({ seq, path, size: buf.length });
-    spoolBytes += buf.length;
-    spooled += readings;
-  }
-
-  let active: { segment: Segment; file: FileHandle } | undefined;
-  let cursor: Cursor = { offset: 0, skip: 0 };
   let queue: Pending[] = [];
   let queuedBytes = 0;
   let queuedReadings = 0;
@@ -234,12 +122,12 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
   let flushingReadings = 0;
   let flushScheduled = false;
   let closed = false;
-  let outage = spooled > 0;
+  let outage = log.pending > 0;
   let replayTimer: NodeJS.Timeout | undefined;
   let replaying: Promise<void> | undefined;
   let drainWaiters: { resolve(): void; reject(err: Error): void }[] = [];
 
-  // Appends, segment rotation and the final clean-up of an emptied spool run one at a time.
+  // Appends to the log and the clearing of an emptied log run one at a time (the log's rule).
   let chain: Promise<unknown> = Promise.resolve();
   function serial<T>(task: () => Promise<T>): Promise<T> {
     const result = chain.then(task);
@@ -247,49 +135,7 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
     return result;
   }
 
-  const backlog = () => spooled + queuedReadings + flushingReadings;
-
-  async function syncDir(): Promise<void> {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
-
-  async function closeActive(): Promise<void> {
-    const current = active;
-    active = undefined;
-    await current?.file.close().catch(() => {});
-  }
-
-  async function appendToDisk(data: Buffer, readings: number): Promise<void> {
-    if (!active) {
-      const segment = { seq: nextSeq, path: segmentPath(dir, nextSeq), size: 0 };
-      nextSeq++;
-      const file = await open(segment.path, 'ax');
-      active = { segment, file };
-      segments.push(segment);
-      // The new name must survive a crash as well as the bytes in it.
-      await syncDir();
-    }
-    const { segment, file } = active;
-    try {
-      let written = 0;
-      while (written < data.length) written += (await file.write(data, written, data.length - written, null)).bytesWritten;
-      await file.datasync();
-    } catch (err) {
-      // Never append behind a torn line: cut it off if possible and continue in a new segment.
-      await file.truncate(segment.size).catch(() => {});
-      await closeActive();
-      throw err;
-    }
-    segment.size += data.length;
-    spoolBytes += data.length;
-    spooled += readings;
-    if (segment.size >= segmentBytes) await closeActive();
-  }
+  const backlog = () => log.pending + queuedReadings + flushingReadings;
 
   async function flushQueue(): Promise<void> {
     flushScheduled = false;
@@ -302,7 +148,7 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
     flushingBytes = batch.reduce((n, p) => n + p.bytes, 0);
     try {
       // One write and one fsync for every batch that queued up meanwhile.
-      await appendToDisk(Buffer.from(batch.map((p) => p.line).join('')), readings);
+      await log.append(Buffer.from(batch.map((p) => p.line).join('')), readings);
       for (const p of batch) p.resolve();
     } catch (err) {
       for (const p of batch) p.reject(err);
@@ -315,10 +161,10 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
   function spoolAppend(readings: readonly Reading[]): Promise<void> {
     const line = `${encodeBatch(readings)}\n`;
     const bytes = Buffer.byteLength(line);
-    if (spoolBytes + flushingBytes + queuedBytes + bytes > maxBytes) {
+    if (log.bytes + flushingBytes + queuedBytes + bytes > maxBytes) {
       dropped += readings.length;
       emit({ type: 'dropped', readings: readings.length, reason: 'full' });
-      return Promise.reject(new SpoolFullError(`outage spool is full (${spoolBytes} of ${maxBytes} bytes): ${readings.length} readings refused`));
+      return Promise.reject(new SpoolFullError(`outage spool is full (${log.bytes} of ${maxBytes} bytes): ${readings.length} readings refused`));
     }
     return new Promise<void>((resolve, reject) => {
       queue.push({ line, bytes, readings: readings.length, resolve, reject });
@@ -331,78 +177,14 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
     });
   }
 
-  async function readChunk(): Promise<Chunk | undefined> {
-    while (segments.length > 0) {
-      const head = segments[0];
-      if (cursor.offset >= head.size) {
-        if (head === active?.segment) return undefined;
-        await unlink(head.path).catch((err) => {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        });
-        segments.shift();
-        spoolBytes -= head.size;
-        cursor = { offset: 0, skip: 0 };
-        continue;
-      }
-      return readFrom(head);
-    }
-    return undefined;
-  }
-
-  async function readFrom(head: Segment): Promise<Chunk> {
-    const readings: Reading[] = [];
-    let { offset, skip } = cursor;
-    const file = await open(head.path, 'r');
-    try {
-      let window = READ_WINDOW;
-      while (readings.length < replayChunk && offset < head.size) {
-        const length = Math.min(window, head.size - offset);
-        const buf = Buffer.allocUnsafe(length);
-        const { bytesRead } = await file.read(buf, 0, length, offset);
-        let consumed = 0;
-        let sawLine = false;
-        let partial = false;
-        for (const { start, end } of lines(buf, bytesRead)) {
-          sawLine = true;
-          // an unreadable line was reported at start-up; it is skipped like an empty batch
-          const batch = decodeBatch(buf.toString('utf8', start, end)) ?? [];
-          const take = Math.min(batch.length - skip, replayChunk - readings.length);
-          for (let i = skip; i < skip + take; i++) readings.push(batch[i]);
-          if (skip + take < batch.length) {
-            skip += take;
-            partial = true;
-            break;
-          }
-          skip = 0;
-          consumed = end + 1;
-          if (readings.length >= replayChunk) break;
-        }
-        offset += consumed;
-        if (partial) break;
-        if (!sawLine) {
-          // Either a line longer than the window, or a tail torn by a crash in an earlier run.
-          if (offset + bytesRead >= head.size) offset = head.size;
-          else window *= 2;
-        }
-      }
-    } finally {
-      await file.close();
-    }
-    return { readings, end: { offset, skip } };
-  }
-
   function notifyDrained(): void {
     const waiters = drainWaiters;
     drainWaiters = [];
     for (const waiter of waiters) waiter.resolve();
   }
 
-  async function resetIfEmpty(): Promise<void> {
-    if (backlog() > 0) return;
-    await closeActive();
-    for (const segment of segments.splice(0)) await unlink(segment.path).catch(() => {});
-    spoolBytes = 0;
-    cursor = { offset: 0, skip: 0 };
+  async function clearIfEmpty(): Promise<void> {
+    if (backlog() === 0) await log.clear();
   }
 
   /**
@@ -428,7 +210,7 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
   async function replay(): Promise<'done' | 'retry'> {
     while (!closed) {
       if (backlog() === 0) {
-        await serial(resetIfEmpty);
+        await serial(clearIfEmpty);
         if (backlog() > 0) continue;
         if (outage) emit({ type: 'drained', replayed });
         outage = false;
@@ -436,11 +218,10 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
         notifyDrained();
         return 'done';
       }
-      const chunk = await readChunk();
+      const chunk = await log.read(replayChunk);
       if (!chunk) {
         // Everything on disk is replayed; what is left is still being appended.
         if (queuedReadings + flushingReadings > 0) await chain;
-        else spooled = 0;
         continue;
       }
       if (chunk.readings.length > 0) {
@@ -457,8 +238,7 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
           emit({ type: 'dropped', readings: outcome.refused, reason: 'rejected', error: outcome.error });
         }
       }
-      cursor = chunk.end;
-      spooled -= chunk.readings.length;
+      log.confirm(chunk);
     }
     return 'done';
   }
@@ -483,14 +263,14 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
     replayTimer.unref();
   }
 
-  if (spooled > 0) scheduleReplay(0);
+  if (log.pending > 0) scheduleReplay(0);
 
   return {
     get spoolBytes() {
-      return spoolBytes;
+      return log.bytes;
     },
     get spooledReadings() {
-      return spooled + queuedReadings + flushingReadings;
+      return backlog();
     },
     get droppedReadings() {
       return dropped;
@@ -535,7 +315,7 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
       replayTimer = undefined;
       await replaying;
       await chain;
-      await closeActive();
+      await log.close();
       for (const waiter of drainWaiters.splice(0)) waiter.reject(new Error('the spooling store closed before the spool drained'));
       await primary.close();
     },
