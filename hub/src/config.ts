@@ -1,4 +1,5 @@
 // The only module that reads the environment. Every option has a documented default (README).
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 
 export interface SerialPortOption {
@@ -21,6 +22,11 @@ export interface HubOptions {
   adminToken?: string;
   /** HUB_TLS_CERT / HUB_TLS_KEY: PEM files; with both set the hub serves https and wss */
   tls?: { certFile: string; keyFile: string };
+  /**
+   * Cluster mode, on when both are set: HUB_NATS_URL (comma-separated servers) and
+   * HUB_POSTGRES_URL; it requires INFLUX_URL. HUB_ID names this hub among the others.
+   */
+  cluster?: { natsServers: string[]; postgresUrl: string; hubId: string };
   /** HUB_SERIAL, e.g. /dev/ttyUSB0:115200,/dev/ttyACM0 */
   serial: SerialPortOption[];
   /** HUB_SPOOL_MAX_BYTES: outage spool bound */
@@ -180,6 +186,34 @@ function metricsToken(raw: string | undefined): string | undefined {
   return raw;
 }
 
+/** HUB_NATS_URL, HUB_POSTGRES_URL, HUB_ID: both URLs or neither, and a shared store. */
+function clusterConfig(env: NodeJS.ProcessEnv, influxUrl: string | undefined, port: number): HubOptions['cluster'] {
+  const nats = env.HUB_NATS_URL || undefined;
+  const postgresUrl = env.HUB_POSTGRES_URL || undefined;
+  if (!nats && !postgresUrl) {
+    if (env.HUB_ID) throw new ConfigError('HUB_ID is set, but cluster mode needs HUB_NATS_URL and HUB_POSTGRES_URL too');
+    return undefined;
+  }
+  if (!nats || !postgresUrl) {
+    throw new ConfigError(`cluster mode needs both HUB_NATS_URL and HUB_POSTGRES_URL; only ${nats ? 'HUB_NATS_URL' : 'HUB_POSTGRES_URL'} is set`);
+  }
+  if (!influxUrl) throw new ConfigError('cluster mode needs INFLUX_URL: every hub writes readings to the same InfluxDB');
+  const natsServers = nats.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const server of natsServers) {
+    if (!/^(nats|tls):\/\/[^/\s]+$|^[^:/\s]+:\d+$/.test(server)) throw new ConfigError(`HUB_NATS_URL entry ${server}: expected nats://host:port`);
+  }
+  let pg: URL;
+  try {
+    pg = new URL(postgresUrl);
+  } catch {
+    throw new ConfigError('HUB_POSTGRES_URL: not a URL (expected postgres://user:password@host:port/database)');
+  }
+  if (pg.protocol !== 'postgres:' && pg.protocol !== 'postgresql:') throw new ConfigError('HUB_POSTGRES_URL: expected postgres://user:password@host:port/database');
+  const hubId = env.HUB_ID || `${hostname()}:${port}`;
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(hubId)) throw new ConfigError(`HUB_ID=${hubId}: 1-64 characters of A-Z a-z 0-9 . _ - :`);
+  return { natsServers, postgresUrl, hubId };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
   const influxUrl = env.INFLUX_URL || undefined;
   if (influxUrl) {
@@ -197,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
   return {
     ...DEFAULTS,
     tls: certFile && keyFile ? { certFile: resolve(certFile), keyFile: resolve(keyFile) } : undefined,
+    cluster: clusterConfig(env, influxUrl, integer(env, 'HUB_PORT', DEFAULTS.port, 0, 65535)),
     port: integer(env, 'HUB_PORT', DEFAULTS.port, 0, 65535),
     host: env.HUB_HOST || DEFAULTS.host,
     dataDir: resolve(env.HUB_DATA_DIR || DEFAULTS.dataDir),

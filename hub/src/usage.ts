@@ -26,6 +26,14 @@ message naming the variable.
       operator token for the REST API, /ws/live and the dashboard (at least 16 characters)
   HUB_METRICS_TOKEN             unset
       when set, GET /metrics requires \`Authorization: Bearer <token>\`
+  HUB_NATS_URL                  unset
+      cluster mode: NATS servers, comma-separated (nats://host:4222,...); needs HUB_POSTGRES_URL
+      and INFLUX_URL too
+  HUB_POSTGRES_URL              unset
+      cluster mode: postgres://user:password@host:5432/database for the shared registry, tokens,
+      sessions, commands and presence
+  HUB_ID                        host name:port
+      this hub's name among the others in cluster mode
   HUB_TLS_CERT, HUB_TLS_KEY     unset
       PEM certificate and key files; with both set the hub serves https:// and wss:// on its port
   HUB_SERIAL                    unset
