@@ -209,6 +209,13 @@ serveRpc({
     return snapshot();
   },
 
+  /** The latencies recorded so far, starting over (recording stays as it is). */
+  takeLatencies() {
+    const taken = latencies;
+    latencies = [];
+    return taken;
+  },
+
   snapshot,
 
   cpu() {

@@ -1,8 +1,9 @@
 // Isolation: good devices stream at a steady open-loop rate, well under the hub's capacity, to a
-// hub on the embedded store that keeps its default per-device budgets. Their ACK latency is
-// measured alone, then beside each abuser in turn, each abuser in a process of its own. Between
-// phases the good devices stop and drain; the readings they sent in a phase are counted back from
-// the store.
+// hub on the embedded store that keeps its default per-device budgets. For each abuser in turn
+// (each in a process of its own) their ACK latency is measured in a window alone, then, without
+// stopping them, in a window beside the abuser: on a shared machine each abuser is compared with
+// the baseline taken just before it. Then the good devices stop and drain, and what they sent
+// since they started is counted back from the store.
 import type { AbuserConfig, AbuserKind, AbuserStats } from './abuser-child.ts';
 import { BENCH_ADMIN_TOKEN, deviceId } from './bench-devices.ts';
 import { startChild, type Child } from './children.ts';
@@ -23,16 +24,21 @@ export const HISTORY_CONCURRENCY = 4;
 export const LIVE_REOPEN_MS = 10_000;
 const WINDOW_MS = 60_000;
 
-export interface IsolationPhase {
-  abuser: AbuserKind | null;
+export interface IsolationWindow {
   ack: Distribution;
   /** hub CPU time over wall time in the window (1 = one core) */
   hubCpu: number;
-  /** the abuser's process, the same way */
+  /** the abuser's process, the same way (0 alone) */
   abuserCpu: number;
   foreignCpu: number;
   loadAverage: number;
-  /** the good devices' readings in the phase (warm-up, window and drain) */
+}
+
+export interface IsolationPhase {
+  abuser: AbuserKind;
+  alone: IsolationWindow;
+  beside: IsolationWindow;
+  /** the good devices' readings over the phase (both windows, warm-ups and drain) */
   sent: number;
   acked: number;
   /** sent, not acknowledged, connection still open when the drain gave up */
@@ -44,7 +50,7 @@ export interface IsolationPhase {
   drained: boolean;
   deviceErrors: number;
   closedConnections: number;
-  abuserStats: AbuserStats | null;
+  abuserStats: AbuserStats;
   /** from the hub's /metrics, over the phase: budget pauses and closes, live updates coalesced away */
   throttled: number;
   liveDropped: number;
@@ -96,29 +102,44 @@ export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> 
     });
     const cpuOf = async (child: Child | null) => (child ? child.call<{ at: number; ms: number }>('cpu') : null);
 
+    /** One measured window; the latencies are taken by the caller. */
+    const measure = async (child: Child | null): Promise<Omit<IsolationWindow, 'ack'>> => {
+      const [cpuA, abuserA] = [await hub!.stats(), await cpuOf(child)];
+      const t0 = performance.now();
+      const foreignCpu = await foreignCpuDuring(() => sleep(options.seconds * 1000));
+      const [cpuB, abuserB] = [await hub!.stats(), await cpuOf(child)];
+      const elapsed = performance.now() - t0;
+      return {
+        hubCpu: (cpuB.cpuUserMs + cpuB.cpuSystemMs - cpuA.cpuUserMs - cpuA.cpuSystemMs) / elapsed,
+        abuserCpu: abuserA && abuserB ? (abuserB.ms - abuserA.ms) / (abuserB.at - abuserA.at) : 0,
+        foreignCpu,
+        loadAverage: loadAverage(),
+      };
+    };
+    const record = (on: boolean) => Promise.all(loads.map((c) => c.call('record', { on, untilAcked: true })));
+
     const phases: IsolationPhase[] = [];
-    for (const kind of [null, ...ISOLATION_ABUSERS]) {
-      ctx.log(`isolation: ${kind ?? 'alone'}`);
-      if (kind) {
-        abuser = (await startChild(`isolation-${kind}`, 'abuser-child.ts', { config: abuserConfig(kind), logDir: ctx.logDir })).child;
-        await abuser.call('start', {}, 120_000);
-      }
+    for (const kind of ISOLATION_ABUSERS) {
+      ctx.log(`isolation: alone, then beside ${kind}`);
       const before = await Promise.all(loads.map((c) => c.call<LoadSnapshot>('snapshot')));
       const metricsA = await hubCounters(hubUrl);
       await Promise.all(loads.map((c) => c.call('openLoop', { framesPerSecond: framesPerSecond / loads.length, distinctTimes: true })));
       await sleep(options.warmSeconds * 1000);
-      await Promise.all(loads.map((c) => c.call('record', { on: true, untilAcked: true })));
-      const [cpuA, abuserA] = [await hub.stats(), await cpuOf(abuser)];
-      const t0 = performance.now();
-      const foreignCpu = await foreignCpuDuring(() => sleep(options.seconds * 1000));
-      const [cpuB, abuserB] = [await hub.stats(), await cpuOf(abuser)];
-      const elapsed = performance.now() - t0;
-      const load = loadAverage();
+      await record(true);
+      const aloneFigures = await measure(null);
+      await record(false);
+      abuser = (await startChild(`isolation-${kind}`, 'abuser-child.ts', { config: abuserConfig(kind), logDir: ctx.logDir })).child;
+      await abuser.call('start', {}, 120_000);
+      // the alone window's last ACKs have long come in
+      const aloneAck = distribution((await Promise.all(loads.map((c) => c.call<number[]>('takeLatencies')))).flat());
+      await sleep(options.warmSeconds * 1000);
+      await record(true);
+      const besideFigures = await measure(abuser);
       const liveClientsAtEnd = (await hubCounters(hubUrl)).liveClients;
       const stops = await Promise.all(loads.map((c) => c.call<LoadStopResult>('stop', { drainMs: 30_000 })));
       const metricsB = await hubCounters(hubUrl);
-      const abuserStats = abuser ? await abuser.call<AbuserStats>('stop', {}, 30_000) : null;
-      await abuser?.stop();
+      const abuserStats = await abuser.call<AbuserStats>('stop', {}, 30_000);
+      await abuser.stop();
       abuser = null;
 
       const sum = (f: (s: LoadSnapshot) => number, list: readonly LoadSnapshot[]) => list.reduce((n, s) => n + f(s), 0);
@@ -131,11 +152,8 @@ export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> 
       const countedBack = Number.isFinite(from) && Number.isFinite(to) ? await countBack(hubUrl, ids, from, to) : 0;
       phases.push({
         abuser: kind,
-        ack: distribution(stops.flatMap((s) => s.ackLatencies)),
-        hubCpu: (cpuB.cpuUserMs + cpuB.cpuSystemMs - cpuA.cpuUserMs - cpuA.cpuSystemMs) / elapsed,
-        abuserCpu: abuserA && abuserB ? (abuserB.ms - abuserA.ms) / (abuserB.at - abuserA.at) : 0,
-        foreignCpu,
-        loadAverage: load,
+        alone: { ack: aloneAck, ...aloneFigures },
+        beside: { ack: distribution(stops.flatMap((s) => s.ackLatencies)), ...besideFigures },
         sent, acked, pending, lost: sent - acked - pending, countedBack,
         drained: stops.every((s) => s.drained),
         deviceErrors: sum((s) => s.errors, stops) - sum((s) => s.errors, before),
