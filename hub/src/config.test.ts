@@ -48,7 +48,7 @@ describe('config', () => {
   });
 
   it('turns cluster mode on with both HUB_NATS_URL and HUB_POSTGRES_URL, and refuses half a cluster', () => {
-    const influx = { INFLUX_URL: 'http://127.0.0.1:8086/telemetry' };
+    const influx = { INFLUX_URL: 'http://127.0.0.1:8086/telemetry', HUB_ADMIN_TOKEN: 'a-long-operator-secret' };
     const full = { ...influx, HUB_NATS_URL: 'nats://10.0.0.1:4222, nats://10.0.0.2:4222', HUB_POSTGRES_URL: 'postgres://hub:pw@10.0.0.5:5432/hub', HUB_PORT: '9001' };
     expect(loadConfig(full).cluster).toEqual({ natsServers: ['nats://10.0.0.1:4222', 'nats://10.0.0.2:4222'], postgresUrl: 'postgres://hub:pw@10.0.0.5:5432/hub', hubId: expect.stringMatching(/:9001$/) });
     expect(loadConfig({ ...full, HUB_ID: 'hub-a' }).cluster?.hubId).toBe('hub-a');
@@ -56,11 +56,12 @@ describe('config', () => {
     for (const [env, named] of [
       [{ ...influx, HUB_NATS_URL: 'nats://10.0.0.1:4222' }, 'HUB_POSTGRES_URL'],
       [{ ...influx, HUB_POSTGRES_URL: 'postgres://10.0.0.5/hub' }, 'HUB_NATS_URL'],
-      [{ HUB_NATS_URL: 'nats://10.0.0.1:4222', HUB_POSTGRES_URL: 'postgres://10.0.0.5/hub' }, 'INFLUX_URL'],
+      [{ HUB_NATS_URL: 'nats://10.0.0.1:4222', HUB_POSTGRES_URL: 'postgres://10.0.0.5/hub', HUB_ADMIN_TOKEN: 'a-long-operator-secret' }, 'INFLUX_URL'],
       [{ ...full, HUB_POSTGRES_URL: 'mysql://10.0.0.5/hub' }, 'HUB_POSTGRES_URL'],
       [{ ...full, HUB_NATS_URL: 'http://10.0.0.1' }, 'HUB_NATS_URL'],
       [{ ...full, HUB_ID: 'a hub' }, 'HUB_ID'],
       [{ ...influx, HUB_ID: 'hub-a' }, 'HUB_ID'],
+      [{ ...full, HUB_ADMIN_TOKEN: '' }, 'HUB_ADMIN_TOKEN'],
     ] as [Record<string, string>, string][]) {
       expect(() => loadConfig(env), JSON.stringify(env)).toThrow(ConfigError);
       expect(() => loadConfig(env)).toThrow(named);

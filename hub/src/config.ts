@@ -198,6 +198,8 @@ function clusterConfig(env: NodeJS.ProcessEnv, influxUrl: string | undefined, po
     throw new ConfigError(`cluster mode needs both HUB_NATS_URL and HUB_POSTGRES_URL; only ${nats ? 'HUB_NATS_URL' : 'HUB_POSTGRES_URL'} is set`);
   }
   if (!influxUrl) throw new ConfigError('cluster mode needs INFLUX_URL: every hub writes readings to the same InfluxDB');
+  // a token generated into one hub's data dir would not open the others
+  if (!env.HUB_ADMIN_TOKEN) throw new ConfigError('cluster mode needs HUB_ADMIN_TOKEN, the same on every hub');
   const natsServers = nats.split(',').map((s) => s.trim()).filter(Boolean);
   for (const server of natsServers) {
     if (!/^(nats|tls):\/\/[^/\s]+$|^[^:/\s]+:\d+$/.test(server)) throw new ConfigError(`HUB_NATS_URL entry ${server}: expected nats://host:port`);
