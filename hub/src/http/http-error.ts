@@ -1,4 +1,7 @@
-// One error type for the HTTP API; every error response has the shape {error: {code, message}}.
+// The hub's HTTP-level error codes in one table: REST answers, refused WebSocket upgrades and
+// refusals that are only counted (hub_rejected_total{code}). Each code has one status, taken from
+// here wherever it is answered, so a code and its status cannot disagree. Every error answer has
+// the shape {error: {code, message}}; the codes are listed in the README.
 export const HttpErrorCode = {
   HUB_ERR_BAD_REQUEST: 400,
   HUB_ERR_UNAUTHORIZED: 401,
@@ -8,20 +11,29 @@ export const HttpErrorCode = {
   HUB_ERR_TOO_LARGE: 413,
   HUB_ERR_TOO_MANY_POINTS: 400,
   HUB_ERR_QUEUE_FULL: 429,
+  /** an upgrade past HUB_MAX_CONNECTIONS_PER_IP; past HUB_MAX_HTTP_CONNECTIONS_PER_IP it is only counted (closed at accept) */
+  HUB_ERR_TOO_MANY_CONNECTIONS: 429,
   HUB_ERR_TOO_MANY_ATTEMPTS: 429,
   HUB_ERR_LIMIT: 403,
   HUB_ERR_STORE_UNAVAILABLE: 503,
   HUB_ERR_QUERY_TIMEOUT: 504,
   HUB_ERR_INTERNAL: 500,
+  /** only counted: an upgrade that did not become a WebSocket in time is closed without an answer */
+  HUB_ERR_UPGRADE_TIMEOUT: null,
 } as const;
-export type HttpErrorName = keyof typeof HttpErrorCode;
+
+/** Every code in the table, the counted-only ones included: what hub_rejected_total{code} may say for HTTP. */
+export type HubErrorName = keyof typeof HttpErrorCode;
+/** The codes an error answer can carry: those with a status. */
+export type HttpErrorName = { [K in HubErrorName]: (typeof HttpErrorCode)[K] extends number ? K : never }[HubErrorName];
+export type HttpErrorStatus = (typeof HttpErrorCode)[HttpErrorName];
 
 export class HttpError extends Error {
   constructor(readonly code: HttpErrorName, message: string) {
     super(message);
     this.name = 'HttpError';
   }
-  get status(): (typeof HttpErrorCode)[HttpErrorName] {
+  get status(): HttpErrorStatus {
     return HttpErrorCode[this.code];
   }
   toJSON() {

@@ -10,6 +10,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
 import { rejectUpgrade } from '../transports/reject-upgrade.ts';
+import { HttpError, type HubErrorName } from './http-error.ts';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => Promise<void>;
 
@@ -49,8 +50,9 @@ export function acceptableTarget(req: IncomingMessage): boolean {
 }
 
 function answerBadRequest(res: ServerResponse, message: string): void {
-  const body = JSON.stringify({ error: { code: 'HUB_ERR_BAD_REQUEST', message } });
-  res.writeHead(400, STATUS_CODES[400], { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  const error = new HttpError('HUB_ERR_BAD_REQUEST', message);
+  const body = JSON.stringify(error.toJSON());
+  res.writeHead(error.status, STATUS_CODES[error.status], { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
   res.end(body);
 }
 
@@ -78,6 +80,7 @@ function badHandshake(req: IncomingMessage): string | null {
 
 export function createHubServer(options: HubServerOptions): Server {
   const { log, metrics } = options;
+  const countRejected = (code: HubErrorName) => metrics.rejected.inc({ code });
   const serverOptions: ServerOptions = {
     maxHeaderSize: MAX_HEADER_BYTES,
     headersTimeout: options.headersTimeoutMs,
@@ -112,7 +115,7 @@ export function createHubServer(options: HubServerOptions): Server {
     const ip = socket.remoteAddress ?? 'unknown';
     const open = httpConnections.get(ip) ?? 0;
     if (open >= options.maxHttpConnectionsPerIp) {
-      metrics.rejected.inc({ code: 'HUB_ERR_TOO_MANY_CONNECTIONS' });
+      countRejected('HUB_ERR_TOO_MANY_CONNECTIONS');
       socket.destroy();
       return;
     }
@@ -126,18 +129,18 @@ export function createHubServer(options: HubServerOptions): Server {
     uncount(socket as Socket);
     socket.on('error', () => socket.destroy());
     const timer = setTimeout(() => {
-      metrics.rejected.inc({ code: 'HUB_ERR_UPGRADE_TIMEOUT' });
+      countRejected('HUB_ERR_UPGRADE_TIMEOUT');
       socket.destroy();
     }, options.upgradeTimeoutMs);
     timer.unref();
     const done = () => clearTimeout(timer);
     try {
       const url = requestUrl(req.url);
-      if (!url) return void (done(), rejectUpgrade(socket, 400, 'HUB_ERR_BAD_REQUEST', 'not a valid request target'));
+      if (!url) return void (done(), rejectUpgrade(socket, 'HUB_ERR_BAD_REQUEST', 'not a valid request target'));
       const handshakeProblem = badHandshake(req);
-      if (handshakeProblem) return void (done(), rejectUpgrade(socket, 400, 'HUB_ERR_BAD_REQUEST', handshakeProblem));
+      if (handshakeProblem) return void (done(), rejectUpgrade(socket, 'HUB_ERR_BAD_REQUEST', handshakeProblem));
       const handler = Object.hasOwn(options.upgrades, url.pathname) ? options.upgrades[url.pathname] : undefined;
-      if (!handler) return void (done(), rejectUpgrade(socket, 404, 'HUB_ERR_NOT_FOUND', 'no WebSocket endpoint at this path'));
+      if (!handler) return void (done(), rejectUpgrade(socket, 'HUB_ERR_NOT_FOUND', 'no WebSocket endpoint at this path'));
       handler(req, socket, head, url).then(done, (err) => {
         done();
         upgradeFailed(err, socket);
@@ -150,8 +153,8 @@ export function createHubServer(options: HubServerOptions): Server {
 
   function upgradeFailed(err: unknown, socket: Duplex): void {
     log.error({ err }, 'upgrade failed');
-    metrics.rejected.inc({ code: 'HUB_ERR_INTERNAL' });
-    rejectUpgrade(socket, 500, 'HUB_ERR_INTERNAL', 'internal error');
+    countRejected('HUB_ERR_INTERNAL');
+    rejectUpgrade(socket, 'HUB_ERR_INTERNAL', 'internal error');
   }
 
   return server;

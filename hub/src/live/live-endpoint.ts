@@ -269,23 +269,23 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
       const ip = req.socket.remoteAddress ?? 'unknown';
       if (options.guard.tooManyConnections(ip)) {
         options.metrics.rejected.inc({ code: 'HUB_ERR_TOO_MANY_CONNECTIONS' });
-        return rejectUpgrade(socket, 429, 'HUB_ERR_TOO_MANY_CONNECTIONS', 'too many connections from this address');
+        return rejectUpgrade(socket, 'HUB_ERR_TOO_MANY_CONNECTIONS', 'too many connections from this address');
       }
       // The dashboard authenticates with a cookie, which a browser also sends for other sites' pages:
       // only same-origin pages may open the live channel.
       const origin = req.headers.origin;
       if (origin && safeHost(origin) !== req.headers.host) {
         options.metrics.authFailures.inc({ endpoint: 'live' });
-        return rejectUpgrade(socket, 403, 'HUB_ERR_FORBIDDEN', 'cross-origin live connection');
+        return rejectUpgrade(socket, 'HUB_ERR_FORBIDDEN', 'cross-origin live connection');
       }
       const auth = await options.auth.verify(req.headers, ip);
       if (!auth.ok) {
         options.metrics.authFailures.inc({ endpoint: 'live' });
         if (auth.code === 'HUB_ERR_TOO_MANY_ATTEMPTS') {
           options.metrics.rejected.inc({ code: auth.code });
-          return rejectUpgrade(socket, 429, auth.code, 'too many failed attempts from this address; back off');
+          return rejectUpgrade(socket, auth.code, 'too many failed attempts from this address; back off');
         }
-        return rejectUpgrade(socket, 401, auth.code, 'missing or wrong operator token');
+        return rejectUpgrade(socket, auth.code, 'missing or wrong operator token');
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         // Counted only once upgraded: ws answers a malformed handshake itself and never calls back.

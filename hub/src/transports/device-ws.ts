@@ -188,7 +188,7 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
       const ip = req.socket.remoteAddress ?? 'unknown';
       if (options.guard.tooManyConnections(ip)) {
         metrics.rejected.inc({ code: 'HUB_ERR_TOO_MANY_CONNECTIONS' });
-        return rejectUpgrade(socket, 429, 'HUB_ERR_TOO_MANY_CONNECTIONS', 'too many connections from this address');
+        return rejectUpgrade(socket, 'HUB_ERR_TOO_MANY_CONNECTIONS', 'too many connections from this address');
       }
       // The token is checked before the address's failure backoff: a good device behind the same
       // NAT as a misbehaving one still connects; only failures are throttled.
@@ -199,10 +199,10 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
         metrics.authFailures.inc({ endpoint: 'device' });
         if (refusal === 'HUB_ERR_TOO_MANY_ATTEMPTS') {
           metrics.rejected.inc({ code: refusal });
-          return rejectUpgrade(socket, 429, refusal, 'too many failed attempts; back off');
+          return rejectUpgrade(socket, refusal, 'too many failed attempts; back off');
         }
         options.session.logLimiter.warn(ip, { ip }, 'device upgrade refused: bad token');
-        return rejectUpgrade(socket, 401, refusal, 'missing or wrong device token');
+        return rejectUpgrade(socket, refusal, 'missing or wrong device token');
       }
       // Counted only once upgraded: ws answers a malformed handshake itself and never calls back.
       wss.handleUpgrade(req, socket, head, (ws) => accept(ws, device.id, options.guard.opened(ip)));
