@@ -87,6 +87,7 @@ class BridgedPort {
   /** the console rate window: its start and the lines kept in it */
   private consoleWindowStart = 0;
   private consoleWindowLines = 0;
+  private consoleWindowDropped = 0;
   private readonly consoleLinesPerSecond: number;
   private readonly consoleMaxLineBytes: number;
   /** the device last known on this port */
@@ -133,7 +134,7 @@ class BridgedPort {
     const link: DeviceLink = {
       transport: 'serial',
       send: (frame) => {
-        if (port.isOpen) port.write(encodeLine(frame));
+        if (!gone && port.isOpen && !port.destroyed) port.write(encodeLine(frame));
       },
       // [FP-6.2] a serial session ends by forgetting the HELLO; the port stays open
       end: () => this.session?.resync(),
@@ -149,6 +150,8 @@ class BridgedPort {
     const lines = port.pipe(new LineLengthGuard(MAX_LINE_LENGTH + 2)).pipe(new ReadlineParser({ delimiter: '\n', encoding: 'latin1' }));
     let heard = false;
     lines.on('data', (line: string) => {
+      // what the parser still held when the port went belongs to no session
+      if (gone) return;
       if (!heard) {
         // someone is on the line: the next unplug starts the backoff over
         heard = true;
@@ -213,10 +216,14 @@ class BridgedPort {
     if (now - this.consoleWindowStart >= 1000) {
       this.consoleWindowStart = now;
       this.consoleWindowLines = 0;
+      this.consoleWindowDropped = 0;
     }
     if (this.consoleWindowLines >= this.consoleLinesPerSecond) {
       metrics.consoleLinesDropped.inc({ reason: 'rate' });
-      this.limitedLog.warn(this.spec.path, { path: this.spec.path, deviceId: session.deviceId, linesPerSecond: this.consoleLinesPerSecond }, 'device console over its rate, lines dropped');
+      // one line per second at most, and the limiter's bound on top
+      if (this.consoleWindowDropped++ === 0) {
+        this.limitedLog.warn(this.spec.path, { path: this.spec.path, deviceId: session.deviceId, linesPerSecond: this.consoleLinesPerSecond }, 'device console over its rate, lines dropped');
+      }
       return;
     }
     this.consoleWindowLines++;
