@@ -15,10 +15,12 @@ const status = (deviceId: string, online = true): LiveEvent => ({ type: 'status'
 const command = (deviceId: string, id = 1): LiveEvent => ({ type: 'command', deviceId, command: { id, status: 'queued' } });
 const consoleLine = (deviceId: string, text = 'hello'): LiveEvent => ({ type: 'console', deviceId, at: 1, text });
 
+/** numbers markers across recorders: each recorder must wait for its own, not another's */
+let markers = 0;
+
 /** Events a listener got, and a way to wait until the marker published after them arrived. */
 function recorder() {
   const events: LiveEvent[] = [];
-  let markers = 0;
   return {
     events,
     listener: (event: LiveEvent) => void events.push(event),
