@@ -2,8 +2,9 @@
 // frame, console text around them, HEARTBEAT when idle [FP-6.4], HELLO again whenever the hub
 // says FP_ERR_NO_HELLO [FP-6.2]. Same API as DeviceClient; hub tests drive it over socat pairs.
 import { ReadlineParser } from '@serialport/parser-readline';
-import { SerialPort, SerialPortMock, type SerialPortMockOpenOptions } from 'serialport';
+import { SerialPortMock, type SerialPort, type SerialPortMockOpenOptions } from 'serialport';
 import { decodeLine, encodeLine, encodeLineBytes, ErrorCode, ProtocolError, type Frame } from '../../hub/src/protocol/index.ts';
+import { openHangupAwarePort } from '../../hub/src/transports/hangup-binding.ts';
 import { DeviceCore, type DeviceOptions } from './device-core.ts';
 
 export interface SerialDeviceOptions extends DeviceOptions {
@@ -47,7 +48,8 @@ export class SerialDevice extends DeviceCore {
     const baudRate = options.baudRate ?? 115200;
     this.port = binding
       ? new SerialPortMock({ path, baudRate, autoOpen: false, binding } as SerialPortMockOpenOptions)
-      : new SerialPort({ path, baudRate, autoOpen: false });
+      // serialport's own binding spins on a 0-byte read after a hang-up; the hub's wrapper does not
+      : openHangupAwarePort(path, baudRate);
     const lines = this.port.pipe(new ReadlineParser({ delimiter: '\n' }));
     lines.on('data', (line: string) => this.onLine(line));
     this.port.on('close', (err?: Error & { disconnected?: boolean }) => this.onPortClosed(err?.message ?? 'port closed'));
