@@ -3,11 +3,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_BIN, startPostgres, type Postgres } from '../test-support/postgres.ts';
 import { hasRealPart } from '../test-support/real-parts.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { connectPostgres, migrate, type Sql } from './postgres.ts';
+import { connectPostgres, migrate, retryOnConflict, type Sql } from './postgres.ts';
 
 describe('cluster migrations', () => {
   it('are numbered 1, 2, 3 … in the order they are listed', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+  });
+});
+
+describe('retryOnConflict', () => {
+  const conflict = (code: string) => Object.assign(new Error(code), { code });
+
+  it('runs the work again after a deadlock or serialization failure', async () => {
+    let calls = 0;
+    const work = async () => {
+      calls++;
+      if (calls === 1) throw conflict('40P01');
+      if (calls === 2) throw conflict('40001');
+      return 'done';
+    };
+    expect(await retryOnConflict(work)).toBe('done');
+    expect(calls).toBe(3);
+  });
+
+  it('passes any other error on at once, and a conflict after the last attempt', async () => {
+    let calls = 0;
+    await expect(retryOnConflict(async () => { calls++; throw conflict('23505'); })).rejects.toMatchObject({ code: '23505' });
+    expect(calls).toBe(1);
+    calls = 0;
+    await expect(retryOnConflict(async () => { calls++; throw conflict('40P01'); }, 3)).rejects.toMatchObject({ code: '40P01' });
+    expect(calls).toBe(3);
   });
 });
 
@@ -45,7 +70,10 @@ describe.runIf(hasRealPart(join(PG_BIN, 'initdb')))('cluster schema in PostgreSQ
     expect(versions.map((v) => ({ ...v }))).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
     expect(await tables(hubs[1])).toEqual(['channel_names', 'commands', 'devices', 'schema_version', 'sessions']);
     // a hub starting later finds nothing to do
-    expect(await migrate(connect())).toEqual({ applied: [], version: MIGRATIONS.length });
+    const late = connect();
+    expect(await migrate(late)).toEqual({ applied: [], version: MIGRATIONS.length });
+    // hubs are told apart in pg_stat_activity
+    expect((await late<{ name: string }[]>`SELECT current_setting('application_name') AS name`)[0].name).toBe('telemetry-hub');
   });
 
   it('a migration that fails applies none of its statements, and is tried again at the next start', async () => {
