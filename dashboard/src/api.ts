@@ -1,48 +1,7 @@
 // The hub's REST API as the dashboard uses it. The session is the HttpOnly cookie set by
-// POST /login, so nothing here ever holds the operator token after the login form.
-
-export interface Channel {
-  id: number;
-  type: string;
-  name: string;
-  unit: string;
-}
-
-export interface Counters {
-  frames: number;
-  readings: number;
-  rejected: number;
-  duplicates: number;
-  sequenceGaps: number;
-}
-
-export interface Device {
-  id: string;
-  name: string;
-  transport: string;
-  createdAt: string;
-  online: boolean;
-  lastSeen: string | null;
-  firmware: string | null;
-  channels: Channel[];
-  counters: Counters;
-}
-
-export interface ReadingPoint {
-  channel: string;
-  time: number;
-  value: number;
-}
-
-export interface History {
-  deviceId: string;
-  from: string;
-  to: string;
-  every: number | null;
-  agg: string | null;
-  truncated: boolean;
-  points: ReadingPoint[];
-}
+// POST /login, so nothing here ever holds the operator token after the login form. The answers'
+// shapes are the hub's own declaration (wire.ts); a type-only import adds nothing to the bundle.
+import type { CommandView, DeviceView, HistoryResponse } from '../../hub/src/http/wire.ts';
 
 export interface HistoryQuery {
   from: number;
@@ -50,20 +9,6 @@ export interface HistoryQuery {
   channel?: string;
   every?: string;
   agg?: string;
-}
-
-export type CommandStatus = 'queued' | 'sent' | 'acked' | 'succeeded' | 'failed' | 'timed-out';
-
-export interface Command {
-  /** a number on today's hub; treated as opaque */
-  id: string | number;
-  deviceId: string;
-  name: string;
-  args: unknown;
-  status: CommandStatus;
-  result: unknown;
-  createdAt: string | number;
-  updatedAt: string | number;
 }
 
 export class ApiError extends Error {
@@ -133,15 +78,15 @@ export class Api {
     await this.fetch('/logout', { method: 'POST' }).catch(() => undefined);
   }
 
-  devices(): Promise<Device[]> {
+  devices(): Promise<DeviceView[]> {
     return this.json('/api/devices');
   }
 
-  device(id: string): Promise<Device> {
+  device(id: string): Promise<DeviceView> {
     return this.json(`/api/devices/${encodeURIComponent(id)}`);
   }
 
-  history(id: string, query: HistoryQuery): Promise<History> {
+  history(id: string, query: HistoryQuery): Promise<HistoryResponse> {
     return this.json(historyPath(id, query, 'json'));
   }
 
@@ -153,8 +98,8 @@ export class Api {
     return { blob: await res.blob(), filename };
   }
 
-  /** The 202 answer promises only id and status. */
-  sendCommand(id: string, body: { name: string; args: Record<string, unknown>; timeoutMs: number }): Promise<Pick<Command, 'id' | 'status'> & Partial<Command>> {
+  /** The 202 answer promises only id and status (the hub sends the whole view today). */
+  sendCommand(id: string, body: { name: string; args: Record<string, unknown>; timeoutMs: number }): Promise<Pick<CommandView, 'id' | 'status'> & Partial<CommandView>> {
     return this.json(`/api/devices/${encodeURIComponent(id)}/commands`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -163,11 +108,11 @@ export class Api {
   }
 
   /** Newest first. */
-  recentCommands(id: string): Promise<Command[]> {
+  recentCommands(id: string): Promise<CommandView[]> {
     return this.json(`/api/devices/${encodeURIComponent(id)}/commands`);
   }
 
-  command(id: string, commandId: string | number): Promise<Command> {
+  command(id: string, commandId: string | number): Promise<CommandView> {
     return this.json(`/api/devices/${encodeURIComponent(id)}/commands/${encodeURIComponent(String(commandId))}`);
   }
 }

@@ -1,6 +1,7 @@
 // Sends commands to a device and follows them to their result, from the POST answer and then from
 // live `command` events (polling only to catch up after the live connection was lost).
-import { ApiError, type Api, type Command } from './api.ts';
+import type { CommandView } from '../../hub/src/http/wire.ts';
+import { ApiError, type Api } from './api.ts';
 import { h, setText } from './dom.ts';
 import { formatTimestamp } from './format.ts';
 import { describeError } from './history-view.ts';
@@ -9,6 +10,12 @@ const FINAL = new Set(['succeeded', 'failed', 'timed-out']);
 // The live event and the POST answer race; a later-arriving older state must not win.
 const RANK: Record<string, number> = { queued: 0, sent: 1, acked: 2, succeeded: 3, failed: 3, 'timed-out': 3 };
 const KEPT = 20;
+
+/**
+ * A command as the console shows it: the hub's view, or until that arrives, what was sent (the POST
+ * answer promises only id and status; times are then this browser's, in epoch ms).
+ */
+type Command = Omit<CommandView, 'createdAt' | 'updatedAt' | 'timeoutMs'> & { createdAt: string | number; updatedAt: string | number; timeoutMs?: number };
 
 export class CommandConsole {
   readonly element: HTMLElement;

@@ -1,5 +1,6 @@
 // One device: a live chart per channel, history with CSV export, and the command console.
-import { ApiError, type Api, type Channel, type Device, type ReadingPoint } from './api.ts';
+import type { ChannelView, DeviceView, HistoryPoint, LiveReading } from '../../hub/src/http/wire.ts';
+import { ApiError, type Api } from './api.ts';
 import { CommandConsole } from './command-console.ts';
 import type { DeviceStore } from './device-store.ts';
 import { h, setText } from './dom.ts';
@@ -50,7 +51,7 @@ export function devicePageView(id: string, api: Api, store: DeviceStore, live: L
   };
 }
 
-function build(element: HTMLElement, device: Device, api: Api, store: DeviceStore, live: LiveClient) {
+function build(element: HTMLElement, device: DeviceView, api: Api, store: DeviceStore, live: LiveClient) {
   const id = device.id;
   const status = h('span', { class: 'pill', 'data-testid': 'device-status' });
   const lastSeen = h('span', { 'data-testid': 'device-last-seen' });
@@ -79,7 +80,7 @@ function build(element: HTMLElement, device: Device, api: Api, store: DeviceStor
     commands.element);
 
   const charts = new Map<string, LiveChart>();
-  const addChart = (channel: Channel) => {
+  const addChart = (channel: ChannelView) => {
     const chart = new LiveChart(channel, charts.size);
     charts.set(channel.name, chart);
     grid.appendChild(chart.element);
@@ -107,10 +108,10 @@ function build(element: HTMLElement, device: Device, api: Api, store: DeviceStor
   // The charts open with the last minute from the store, so a quiet device does not look dead,
   // and fill the gap the same way after the live connection was lost. Live points that arrive
   // meanwhile are held and the seed is cut where they begin: a chart only takes points in order.
-  let held: Map<string, ReadingPoint[]> | null = null;
+  let held: Map<string, LiveReading[]> | null = null;
   let heldCount = 0;
   let seedGeneration = 0;
-  const release = (seed: ReadingPoint[]) => {
+  const release = (seed: HistoryPoint[]) => {
     const waiting = held;
     if (!waiting) return;
     held = null;

@@ -1,13 +1,14 @@
 // What the dashboard knows about devices: the registry from the API, kept current by live status
 // events (instant) and a slow poll (counters), plus per-device rates measured in this browser.
-import type { Api, Device } from './api.ts';
+import type { DeviceView } from '../../hub/src/http/wire.ts';
+import type { Api } from './api.ts';
 import type { LiveClient } from './live-client.ts';
 import { RateMeter } from './rate-meter.ts';
 
 const POLL_MS = 5000;
 
 export interface DeviceEntry {
-  device: Device;
+  device: DeviceView;
   online: boolean;
   lastSeen: number | null;
   rate: RateMeter;

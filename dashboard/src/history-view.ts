@@ -1,7 +1,8 @@
 // Stored readings for a time range, raw or aggregated per window: a chart, the first rows as a
 // table, and the same query as a CSV download.
 import uPlot from 'uplot';
-import { ApiError, HubUnreachable, type Api, type Device, type History, type HistoryQuery } from './api.ts';
+import type { DeviceView, HistoryResponse } from '../../hub/src/http/wire.ts';
+import { ApiError, HubUnreachable, type Api, type HistoryQuery } from './api.ts';
 import { axis, seriesColor, timeAxisValues, withAlpha } from './chart-theme.ts';
 import { h, setText } from './dom.ts';
 import { formatTimestamp, formatValue, fromLocalInput, toLocalInput } from './format.ts';
@@ -34,7 +35,7 @@ export class HistoryView {
   private readonly resizer: ResizeObserver;
   private busy = false;
 
-  constructor(private readonly api: Api, private readonly device: Device) {
+  constructor(private readonly api: Api, private readonly device: DeviceView) {
     this.preset = h('select', { 'data-testid': 'history-preset', 'aria-label': 'range', onchange: () => this.applyPreset() },
       ...PRESETS.map(([label, ms]) => h('option', { value: String(ms) }, label)),
       h('option', { value: 'custom' }, 'Custom range'));
@@ -144,7 +145,7 @@ export class HistoryView {
     this.status.classList.toggle('error-text', error);
   }
 
-  private render(history: History): void {
+  private render(history: HistoryResponse): void {
     const points = history.points;
     const channels = [...new Set(points.map((p) => p.channel))];
     const windowText = history.every ? `${history.agg} per ${this.every.value}` : 'raw';
@@ -161,7 +162,7 @@ export class HistoryView {
     this.drawChart(channels, history);
   }
 
-  private drawChart(channels: string[], history: History): void {
+  private drawChart(channels: string[], history: HistoryResponse): void {
     this.plot?.destroy();
     this.plot = null;
     this.chartHost.setAttribute('data-points', String(history.points.length));

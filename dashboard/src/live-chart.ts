@@ -1,7 +1,7 @@
 // One channel's live chart. Devices may send at 50 Hz or more; points go into a ring buffer as they
 // arrive and the chart redraws at most once per animation frame, for all charts together.
 import uPlot from 'uplot';
-import type { Channel } from './api.ts';
+import type { ChannelView } from '../../hub/src/http/wire.ts';
 import { axis, seriesColor, timeAxisValues, withAlpha } from './chart-theme.ts';
 import { h, setText } from './dom.ts';
 import { formatValue } from './format.ts';
@@ -35,7 +35,7 @@ export class LiveChart {
   private destroyed = false;
   private readonly resizer: ResizeObserver;
 
-  constructor(readonly channel: Channel, index: number) {
+  constructor(readonly channel: ChannelView, index: number) {
     const name = channel.name;
     const color = seriesColor(index);
     this.latest = h('span', { class: 'latest-value', 'data-testid': `latest-${name}` }, '—');

@@ -1,16 +1,8 @@
 // /ws/live with automatic reconnect. The hub restarting is normal operation for a dashboard left
 // open on a wall, so a lost connection is retried forever with capped backoff, and the current
 // subscription is sent again on every new connection.
-import type { Command, ReadingPoint, SessionState } from './api.ts';
-
-export type LiveMessage =
-  | { type: 'subscribed'; devices: string[] | '*'; channels: string[] | null }
-  | { type: 'readings'; deviceId: string; readings: ReadingPoint[] }
-  | { type: 'status'; deviceId: string; online: boolean; at: number }
-  | { type: 'command'; deviceId: string; command: Command }
-  // `devices` (counts per device since the connection opened, like `total`) is not sent by
-  // today's hub; it is used when present.
-  | { type: 'dropped'; total: number; devices?: Record<string, number> };
+import type { LiveDropped, LiveMessage, LiveSubscribe } from '../../hub/src/http/wire.ts';
+import type { SessionState } from './api.ts';
 
 export type LiveState = 'connecting' | 'open' | 'reconnecting' | 'stopped';
 
@@ -36,7 +28,7 @@ export class LiveClient {
   /** dropped totals of connections that ended; the hub counts per connection */
   private droppedBefore = 0;
   private droppedNow = 0;
-  /** per device, when the hub says which device's updates it dropped; today's hub does not */
+  /** per device, as the hub counts them per connection */
   private readonly droppedByDeviceBefore = new Map<string, number>();
   private droppedByDeviceNow = new Map<string, number>();
   state: LiveState = 'stopped';
@@ -80,7 +72,7 @@ export class LiveClient {
   }
 
   private sendSubscription(): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'subscribe', devices: this.devices }));
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'subscribe', devices: this.devices } satisfies LiveSubscribe));
   }
 
   private setState(state: LiveState): void {
@@ -126,7 +118,7 @@ export class LiveClient {
     };
   }
 
-  private countDropped(message: Extract<LiveMessage, { type: 'dropped' }>): void {
+  private countDropped(message: LiveDropped): void {
     if (message.devices) this.droppedByDeviceNow = new Map(Object.entries(message.devices));
     this.droppedNow = message.total;
   }

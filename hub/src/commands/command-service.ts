@@ -10,6 +10,7 @@
 // timer per command only makes the common case exact to the millisecond.
 import type { Logger } from 'pino';
 import type { DeviceLink } from '../ingest/device-link.ts';
+import type { CommandView } from '../http/wire.ts';
 import type { LiveBus } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import { MAX_COMMAND_TEXT, MAX_NAME, type CommandResultFrame } from '../protocol/index.ts';
@@ -52,7 +53,7 @@ export class CommandError extends Error {
 }
 
 /** What the API and /ws/live show of a command. */
-export function commandView(c: CommandRecord) {
+export function commandView(c: CommandRecord): CommandView {
   let args: unknown = c.args;
   let result: unknown = c.result;
   try { args = c.args ? JSON.parse(c.args) : {}; } catch { /* shown as text */ }

@@ -18,6 +18,7 @@ import { clientAddress } from './client-address.ts';
 import { mountCommandRoutes } from './command-routes.ts';
 import { parseHistoryParams } from './history-query.ts';
 import { HttpError } from './http-error.ts';
+import type { DeviceView, HistoryResponse } from './wire.ts';
 
 export interface Health extends StoreHealth {
   /** readings the store refused for good (FP_ERR_STORE_REJECTED) since start; recent ones make the hub degraded */
@@ -95,7 +96,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   /** A device as the API shows it: the registry's record and what presence knows since start. */
-  function view(record: DeviceRecord, status: DeviceStatus | undefined) {
+  function view(record: DeviceRecord, status: DeviceStatus | undefined): DeviceView {
     const lastSeen = status?.lastSeen ?? record.lastSeen;
     return {
       id: record.id,
@@ -182,7 +183,7 @@ export function createApp(options: AppOptions): Hono {
     // reached the limit may have been cut.
     const truncated = points.length >= query.limit;
     if (format === 'csv') return csv(c, id, points, truncated);
-    return c.json({
+    return c.json<HistoryResponse>({
       deviceId: id,
       from: new Date(query.from).toISOString(),
       to: new Date(query.to).toISOString(),

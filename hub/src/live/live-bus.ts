@@ -1,15 +1,13 @@
 // Live fan-out behind a small interface: today in-process, later a message engine shared by hubs.
-export interface LiveReading {
-  channel: string;
-  time: number;
-  value: number;
-}
+import type { LiveEvent as WireLiveEvent, LiveReading } from '../http/wire.ts';
 
-export type LiveEvent =
-  | { type: 'readings'; deviceId: string; readings: LiveReading[] }
-  | { type: 'status'; deviceId: string; online: boolean; at: number }
-  | { type: 'command'; deviceId: string; command: unknown }
-  | { type: 'console'; deviceId: string; at: number; text: string };
+export type { LiveReading };
+
+/**
+ * The device events /ws/live sends (declared in wire.ts), as the bus carries them. The bus passes a
+ * command through without looking at it (the command service publishes a CommandView).
+ */
+export type LiveEvent = Exclude<WireLiveEvent, { type: 'command' }> | { type: 'command'; deviceId: string; command: unknown };
 
 /**
  * Which devices' readings a subscriber wants. Only readings are filtered: status, command and

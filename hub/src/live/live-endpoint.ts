@@ -11,6 +11,7 @@ import type { OperatorAuth } from '../auth/operator-auth.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectionGuard } from '../transports/connection-guard.ts';
 import { rejectUpgrade } from '../transports/reject-upgrade.ts';
+import type { LiveMessage, LiveSubscribe, LiveSubscribed } from '../http/wire.ts';
 import type { LiveBus, LiveEvent, LiveFilter, LiveReading, LiveSubscription } from './live-bus.ts';
 
 export interface LiveEndpointOptions {
@@ -54,7 +55,7 @@ class LiveClient {
   /** command and console events while backed up, in order, at most LIVE_MAX_HELD_EVENTS */
   private events: LiveEvent[] = [];
   /** the echo of the latest subscription while backed up */
-  private subscribed: object | null = null;
+  private subscribed: LiveSubscribed | null = null;
   /** since when the socket has been over the threshold (0: it is not) */
   private stuckSince = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -116,7 +117,7 @@ class LiveClient {
   }
 
   /** Writes to the socket; only called when the client is not backed up, or to flush what is held. */
-  private send(message: unknown): void {
+  private send(message: LiveMessage | LiveEvent): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
 
@@ -195,7 +196,7 @@ class LiveClient {
     for (const [key, { deviceId, reading }] of this.coalesced) {
       if (!this.wants(deviceId) || (channels && !channels.has(reading.channel))) this.coalesced.delete(key);
     }
-    const echo = { type: 'subscribed', devices: message.devices, channels: message.channels ?? null };
+    const echo: LiveSubscribed = { type: 'subscribed', devices: message.devices, channels: message.channels ?? null };
     if (this.backedUp()) this.subscribed = echo;
     else this.send(echo);
     this.watch();
@@ -221,14 +222,8 @@ class LiveClient {
   }
 }
 
-interface SubscribeMessage {
-  type: 'subscribe';
-  devices: string[] | '*';
-  channels?: string[];
-}
-
 /** A subscription, or undefined for anything else: any JSON value, or no JSON at all, may arrive. */
-export function parseSubscription(text: string): SubscribeMessage | undefined {
+export function parseSubscription(text: string): LiveSubscribe | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
