@@ -68,7 +68,7 @@ describe.runIf(hasRealPart(join(PG_BIN, 'initdb')))('cluster schema in PostgreSQ
     for (const r of results) expect(r.version).toBe(MIGRATIONS.length);
     const versions = await hubs[0]<{ version: number; name: string }[]>`SELECT version, name FROM schema_version ORDER BY version`;
     expect(versions.map((v) => ({ ...v }))).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
-    expect(await tables(hubs[1])).toEqual(['channel_names', 'commands', 'devices', 'schema_version', 'sessions']);
+    expect(await tables(hubs[1])).toEqual(expect.arrayContaining(['channel_names', 'commands', 'devices', 'schema_version', 'sessions']));
     // a hub starting later finds nothing to do
     const late = connect();
     expect(await migrate(late)).toEqual({ applied: [], version: MIGRATIONS.length });
