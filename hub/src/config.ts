@@ -211,8 +211,9 @@ function clusterConfig(env: NodeJS.ProcessEnv, influxUrl: string | undefined, po
     throw new ConfigError('HUB_POSTGRES_URL: not a URL (expected postgres://user:password@host:port/database)');
   }
   if (pg.protocol !== 'postgres:' && pg.protocol !== 'postgresql:') throw new ConfigError('HUB_POSTGRES_URL: expected postgres://user:password@host:port/database');
-  const hubId = env.HUB_ID || `${hostname()}:${port}`;
-  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(hubId)) throw new ConfigError(`HUB_ID=${hubId}: 1-64 characters of A-Z a-z 0-9 . _ - :`);
+  // a hub id is a NATS subject token: no dots
+  const hubId = env.HUB_ID || `${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${port}`.slice(-64);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(hubId)) throw new ConfigError(`HUB_ID=${hubId}: 1-64 characters of A-Z a-z 0-9 _ -`);
   return { natsServers, postgresUrl, hubId };
 }
 

@@ -32,7 +32,7 @@ message naming the variable.
   HUB_POSTGRES_URL              unset
       cluster mode: postgres://user:password@host:5432/database for the shared registry, tokens,
       sessions, commands and presence
-  HUB_ID                        host name:port
+  HUB_ID                        host name-port
       this hub's name among the others in cluster mode
   HUB_TLS_CERT, HUB_TLS_KEY     unset
       PEM certificate and key files; with both set the hub serves https:// and wss:// on its port
