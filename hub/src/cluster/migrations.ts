@@ -79,4 +79,31 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at)`,
     ],
   },
+  {
+    version: 4,
+    name: 'presence',
+    statements: [
+      // one number for every ownership change, so a hub can tell the newer of two reports of it
+      `CREATE SEQUENCE IF NOT EXISTS presence_version`,
+      // one row per device: the hub and connection that own it (the last ones while offline)
+      `CREATE TABLE IF NOT EXISTS presence (
+        device_id text PRIMARY KEY,
+        hub_id text,
+        conn_id text,
+        transport text,
+        online boolean NOT NULL DEFAULT false,
+        last_seen bigint,
+        firmware text,
+        channels jsonb NOT NULL DEFAULT '[]',
+        version bigint NOT NULL DEFAULT nextval('presence_version')
+      )`,
+      // the dead-hub sweep reads online devices by hub
+      `CREATE INDEX IF NOT EXISTS presence_online ON presence (hub_id) WHERE online`,
+      // last_beat is PostgreSQL's clock, so hubs with different clocks agree on who is silent
+      `CREATE TABLE IF NOT EXISTS hubs (
+        hub_id text PRIMARY KEY,
+        last_beat bigint NOT NULL
+      )`,
+    ],
+  },
 ];

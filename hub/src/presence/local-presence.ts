@@ -71,5 +71,8 @@ export function createLocalPresence(options: LocalPresenceOptions): Presence {
       if (entry?.link) options.onlineGauge?.dec();
       entries.delete(deviceId);
     },
+    async close() {
+      // nothing outlives the process: no timers, nothing shared
+    },
   };
 }

@@ -37,6 +37,11 @@ export interface Presence {
   list(): Promise<Map<string, DeviceStatus>>;
   /** The device was deleted. */
   forget(deviceId: string): Promise<void>;
+  /**
+   * Stops timers and subscriptions at hub stop; a shared presence also marks this hub's devices
+   * offline at once. Nothing is called after it.
+   */
+  close?(): Promise<void>;
 }
 
 export function emptyCounters(): DeviceCounters {
