@@ -31,6 +31,15 @@ function fakeLink(transport: DeviceLink['transport'] = 'ws'): FakeLink {
 
 const hello = { firmware: '2.0', channels: [{ id: 1, type: 'f32' as const, name: 't', unit: 'C' }] };
 
+describe('cluster presence options', () => {
+  it('refuses a hub id that cannot be part of a NATS subject', async () => {
+    const unused = {} as never;
+    for (const hubId of ['', 'a.b', 'a*', 'a>', 'a b', 'x'.repeat(65)]) {
+      await expect(createClusterPresence({ sql: unused, nc: unused, live: unused, hubId })).rejects.toThrow(/hub id/);
+    }
+  });
+});
+
 describe.runIf(hasParts)('cluster presence', () => {
   let pg: Postgres;
   let nats: NatsCluster;

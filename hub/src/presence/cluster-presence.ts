@@ -28,12 +28,14 @@
 // one whose device was deleted is ended (FP_ERR_UNKNOWN_DEVICE), and one marked offline while this
 // hub was slow to heartbeat is marked online again. A lost owners message is healed by the next
 // refresh; a lost frame for a device is a command that is resent at the device's next HELLO or
-// times out, as when a device drops.
+// times out, as when a device drops. A lost status event leaves a live client behind until the
+// next change; the table, which /api/devices reads, is right.
 //
 // A hub that dies. Heartbeats are stamped with PostgreSQL's clock (hub clocks may differ); every
 // hub sweeps, each heartbeat, the devices of hubs not heard from for deadAfterMs and marks them
 // offline, each row once however many hubs sweep. With the defaults (2 s, 10 s) a dead hub's
-// devices are offline within 12 s. A hub that stops cleanly (close) marks its devices offline at
+// devices are offline within 12 s; until then they look online and linkOf leads to the dead hub,
+// so a command sent there is resent at the device's next HELLO. A hub that stops cleanly (close) marks its devices offline at
 // once. A hub that starts marks offline what its id still owned from before (a restart): HUB_ID
 // must name one running hub.
 //
