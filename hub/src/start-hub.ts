@@ -9,7 +9,8 @@ import { hashToken } from './auth/tokens.ts';
 import { DEFAULTS, retentionMs, type HubOptions } from './config.ts';
 import { createSqliteCommandLog, type CommandLog } from './commands/command-log.ts';
 import { CommandService } from './commands/command-service.ts';
-import { createApp } from './http/app.ts';
+import type { ClusterParts } from './cluster/open-cluster.ts';
+import { createApp, type Health } from './http/app.ts';
 import { createHubServer } from './http/server.ts';
 import { mountDashboard } from './http/dashboard-routes.ts';
 import type { CommandResultFrame } from './protocol/index.ts';
@@ -57,6 +58,15 @@ export interface HubParts {
   openSerialPort?: (path: string, baudRate: number) => SerialPortLike;
 }
 
+/** In cluster mode /healthz also says whether PostgreSQL and NATS answer; either down is `degraded`. */
+function withClusterHealth(storeHealth: () => Promise<Health>, cluster: ClusterParts, hubId: string): () => Promise<Health> {
+  return async () => {
+    const [health, shared] = await Promise.all([storeHealth(), cluster.health()]);
+    const degraded = health.status === 'ok' && !(shared.postgres && shared.nats);
+    return { ...health, status: degraded ? 'degraded' : health.status, cluster: { hubId, ...shared } };
+  };
+}
+
 /** Opens an embedded database in the data dir; one that cannot be opened stops the start. */
 function openSqlite<T>(dataDir: string, file: string, open: (path: string) => T): T {
   const path = join(dataDir, file);
@@ -77,13 +87,21 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   // The token itself is never logged: whoever started the hub is shown it (main.ts, on stderr).
   const admin = loadAdminToken(options.dataDir, options.adminToken);
   if (admin.created) log.info({ file: admin.file }, 'generated the operator token');
-  const registry = overrides.registry ?? openSqlite(options.dataDir, 'registry.db', (path) => createSqliteRegistry({ path }));
-  const { store, health } = await openStore(options, { log, metrics, injected: overrides.store }).catch(async (err: unknown) => {
+  // Cluster mode (HUB_NATS_URL + HUB_POSTGRES_URL): shared parts in place of the embedded ones.
+  // Loaded only when configured: a single-node hub does not load the PostgreSQL and NATS clients.
+  const cluster = options.cluster
+    ? await (await import('./cluster/open-cluster.ts')).openCluster(options.cluster, { log, metrics, maxSessions: options.maxSessions })
+    : null;
+  const registry = overrides.registry ?? cluster?.registry ?? openSqlite(options.dataDir, 'registry.db', (path) => createSqliteRegistry({ path }));
+  const opened = await openStore(options, { log, metrics, injected: overrides.store }).catch(async (err: unknown) => {
     await registry.close().catch(() => undefined);
+    await cluster?.close();
     throw err;
   });
-  const live = overrides.live ?? createLocalLiveBus();
-  const presence = overrides.presence ?? createLocalPresence({ live, onlineGauge: metrics.devicesConnected });
+  const store = opened.store;
+  const health = cluster ? withClusterHealth(opened.health, cluster, options.cluster!.hubId) : opened.health;
+  const live = overrides.live ?? cluster?.live ?? createLocalLiveBus();
+  const presence = overrides.presence ?? cluster?.presence ?? createLocalPresence({ live, onlineGauge: metrics.devicesConnected });
   // one limiter for every line a device can make the hub repeat
   const logLimiter = new LogLimiter(log);
   const ingest = new Ingest({
@@ -94,7 +112,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     // near the edge from being acknowledged and then dropped
     maxAgeMs: options.influxUrl ? retentionMs(options.influxRetention) - 60_000 : undefined,
   });
-  const commandLog = overrides.commandLog ?? openSqlite(options.dataDir, 'commands.db', (path) => createSqliteCommandLog({ path }));
+  const commandLog = overrides.commandLog ?? cluster?.commandLog ?? openSqlite(options.dataDir, 'commands.db', (path) => createSqliteCommandLog({ path }));
   const commands = new CommandService({
     commandLog, live, log, logLimiter,
     linkOf: (id) => presence.linkOf(id),
@@ -127,7 +145,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         consoleLinesPerSecond: options.serialConsoleLinesPerSecond, consoleMaxLineBytes: options.serialConsoleMaxLineBytes,
       })
     : null;
-  const sessions = openSqlite(options.dataDir, 'sessions.db', (path) => createSqliteSessionStore({ path, maxSessions: options.maxSessions }));
+  const sessions = cluster?.sessions ?? openSqlite(options.dataDir, 'sessions.db', (path) => createSqliteSessionStore({ path, maxSessions: options.maxSessions }));
   const auth = new OperatorAuth({
     adminTokenHash: hashToken(admin.token), sessions, guard, sessionTtlMs: options.sessionTtlMs, secureCookies: !!options.tls,
     metricsTokenHash: options.metricsToken ? hashToken(options.metricsToken) : undefined,
@@ -156,7 +174,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   });
   const port = (server.address() as { port: number }).port;
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
-  log.info({ port, host: options.host, store: options.influxUrl ? 'influxdb' : 'embedded', dataDir: options.dataDir }, 'hub listening');
+  log.info({ port, host: options.host, store: options.influxUrl ? 'influxdb' : 'embedded', dataDir: options.dataDir, cluster: options.cluster?.hubId }, 'hub listening');
 
   let closing: Promise<void> | null = null;
   return {
@@ -179,6 +197,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         await store.close();
         await registry.close();
         await sessions.close();
+        await cluster?.close();
         logLimiter.close();
         log.info('hub stopped');
       })();

@@ -23,6 +23,8 @@ import type { DeviceView, HistoryResponse } from './wire.ts';
 export interface Health extends StoreHealth {
   /** readings the store refused for good (FP_ERR_STORE_REJECTED) since start; recent ones make the hub degraded */
   rejected?: { readings: number; lastAt: string; lastError: string };
+  /** cluster mode: this hub and whether the shared parts answer */
+  cluster?: { hubId: string; postgres: boolean; nats: boolean };
 }
 
 /** How long after the store last refused readings /healthz says `degraded`. */
@@ -39,7 +41,7 @@ export interface AppOptions {
   maxQueryPoints: number;
   maxDevices: number;
   /** the store's health; the app adds what ingest saw the store refuse */
-  health(): Promise<StoreHealth>;
+  health(): Promise<Health>;
   commands?: { service: CommandService; commandLog: CommandLog };
   /** recent console lines of a serial device */
   consoleOf?(deviceId: string): { at: number; text: string }[] | undefined;

@@ -10,12 +10,14 @@ import { freePort } from './real-parts.ts';
 export interface Haproxy {
   url: string;
   port: number;
+  /** what HAProxy printed (server state changes), for a failing test's message */
+  output(): string;
   stop(): Promise<void>;
 }
 
 export function haproxyConfig(port: number, backends: { name: string; port: number }[]): string {
   return `global
-  maxconn 20000
+  maxconn 9000
 defaults
   mode http
   timeout connect 2s
@@ -29,7 +31,8 @@ frontend hubs
   default_backend hubs
 backend hubs
   balance roundrobin
-  option httpchk GET /healthz
+  option httpchk
+  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host hub
   http-check expect status 200
 ${backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port} check inter 500 fall 2 rise 1`).join('\n')}
 `;
@@ -40,7 +43,10 @@ export async function startHaproxy(backends: { name: string; port: number }[]): 
   const port = await freePort();
   const config = join(dir, 'haproxy.cfg');
   writeFileSync(config, haproxyConfig(port, backends));
-  const child: ChildProcess = spawn('haproxy', ['-f', config, '-db'], { stdio: 'ignore' });
+  const child: ChildProcess = spawn('haproxy', ['-f', config, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const up = () => new Promise<boolean>((resolve) => {
     const socket = connect(port, '127.0.0.1');
@@ -59,6 +65,7 @@ export async function startHaproxy(backends: { name: string; port: number }[]): 
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    output: () => output,
     async stop() {
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);

@@ -84,8 +84,21 @@ async function node(port: number, clusterPort: number | null, routes: number[]):
   return self;
 }
 
-/** One node (`size` 1) or a cluster of `size` nodes routed to each other. */
-export async function startNats(size = 1): Promise<NatsCluster> {
+/**
+ * One node (`size` 1) or a cluster of `size` nodes routed to each other. A free port can be taken
+ * by another process before nats-server binds it: then the whole start is tried again on new ports.
+ */
+export async function startNats(size = 1, attempts = 3): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsOnce(size);
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+    }
+  }
+}
+
+async function startNatsOnce(size: number): Promise<NatsCluster> {
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const clusterPorts = size > 1 ? await Promise.all(Array.from({ length: size }, () => freePort())) : [];
   const nodes: NatsNode[] = [];

@@ -1,0 +1,239 @@
+// Cluster mode on real parts: three hubs (separate processes) behind HAProxy, sharing a 3-node
+// NATS cluster, PostgreSQL and InfluxDB, with store-and-forward devices streaming through the load
+// balancer. Walks what must work across hubs and counts every reading back from InfluxDB.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { DeviceClient } from '../../device-sim/src/device-client.ts';
+import { TEST_CHANNELS, waitFor } from '../src/test-support/hub-fixture.ts';
+import { startHaproxy, type Haproxy } from '../src/test-support/haproxy.ts';
+import { startInfluxd } from '../src/test-support/influxd.ts';
+import { startNats, type NatsCluster } from '../src/test-support/nats.ts';
+import { startPostgres, type Postgres } from '../src/test-support/postgres.ts';
+import { freePort, hasRealPart } from '../src/test-support/real-parts.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+const TOKEN = 'cluster-operator-token';
+
+interface HubProcess {
+  id: string;
+  port: number;
+  url: string;
+  child: ChildProcess | null;
+  output: string;
+  start(): Promise<void>;
+  /** SIGTERM, and wait for the exit */
+  stop(): Promise<number | null>;
+  kill(): void;
+}
+
+function hubProcess(id: string, port: number, env: Record<string, string>): HubProcess {
+  const dataDir = mkdtempSync(join(tmpdir(), `cluster-${id}-`));
+  const hub: HubProcess = {
+    id, port, url: `http://127.0.0.1:${port}`, child: null, output: '',
+    async start() {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'hub/src/main.ts'], {
+        cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...env, HUB_ID: id, HUB_HOST: '127.0.0.1', HUB_PORT: String(port), HUB_DATA_DIR: dataDir, HUB_ADMIN_TOKEN: TOKEN, HUB_LOG_LEVEL: 'warn' },
+      });
+      hub.child = child;
+      child.stdout!.on('data', (d) => (hub.output += d));
+      child.stderr!.on('data', (d) => (hub.output += d));
+      await waitFor(async () => {
+        if (child.exitCode !== null) throw new Error(`hub ${id} exited ${child.exitCode}:\n${hub.output}`);
+        return fetch(`${hub.url}/healthz`).then((r) => r.status === 200, () => false);
+      }, `hub ${id} up`, 30_000);
+    },
+    async stop() {
+      const child = hub.child;
+      if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill() {
+      if (hub.child && hub.child.exitCode === null) hub.child.kill('SIGKILL');
+    },
+  };
+  afterAll(() => {
+    hub.kill();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return hub;
+}
+
+/** Keeps a device connected through the load balancer: it reconnects (and resends) whenever it drops. */
+function keepConnected(device: DeviceClient): () => void {
+  let stopped = false;
+  void (async () => {
+    while (!stopped) {
+      if (!device.connected) await device.connect().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return () => {
+    stopped = true;
+  };
+}
+
+const parts = ['nats-server', 'haproxy', 'influxd', '/usr/lib/postgresql/15/bin/initdb'];
+
+describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
+  let pg: Postgres;
+  let nats: NatsCluster;
+  let stopInflux: (() => Promise<void>) | undefined;
+  let proxy: Haproxy;
+  const hubs: HubProcess[] = [];
+  const api = (base: string, path: string, init: RequestInit = {}) =>
+    fetch(base + path, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...init.headers } });
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    nats = await startNats(3);
+    let influxBase = process.env.TEST_INFLUX_URL;
+    if (!influxBase) {
+      const influx = await startInfluxd();
+      influxBase = influx.url;
+      stopInflux = influx.stop;
+    }
+    const env = {
+      HUB_POSTGRES_URL: await pg.database('cluster'),
+      HUB_NATS_URL: nats.urls,
+      INFLUX_URL: `${influxBase}/cluster_${process.pid}_${Date.now()}`,
+    };
+    for (const id of ['hub-a', 'hub-b', 'hub-c']) hubs.push(hubProcess(id, await freePort(), env));
+    // several hubs starting at once migrate the schema safely
+    await Promise.all(hubs.map((h) => h.start()));
+    proxy = await startHaproxy(hubs.map((h) => ({ name: h.id, port: h.port })));
+    await waitFor(() => fetch(`${proxy.url}/healthz`).then((r) => r.status === 200, () => false), 'the load balancer passing requests', 20_000);
+  }, 120_000);
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all(hubs.map((h) => h.stop()));
+    await nats?.stop();
+    await pg?.stop();
+    await stopInflux?.();
+  });
+
+  it('shares the registry, tokens and operator sessions: any hub serves any REST call', async () => {
+    const [a, b, c] = hubs;
+    const created = await api(a.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id: 'shared-1' }) });
+    expect(created.status).toBe(201);
+    expect((await api(b.url, '/api/devices/shared-1')).status).toBe(200);
+    // a duplicate on another hub is a conflict
+    expect((await api(c.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id: 'shared-1' }) })).status).toBe(409);
+    // a dashboard session opened on one hub works on the others, and logout ends it everywhere
+    const login = await fetch(`${a.url}/login`, { method: 'POST', body: JSON.stringify({ token: TOKEN }), headers: { 'content-type': 'application/json' } });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0];
+    expect((await fetch(`${c.url}/api/devices`, { headers: { cookie } })).status).toBe(200);
+    await fetch(`${b.url}/logout`, { method: 'POST', headers: { cookie } });
+    expect((await fetch(`${a.url}/api/devices`, { headers: { cookie } })).status).toBe(401);
+    // the device's token, issued by hub A, opens a device connection on hub C
+    const device = new DeviceClient({ hubUrl: c.url, deviceId: 'shared-1', token: (await created.json()).token, channels: TEST_CHANNELS });
+    await device.connect();
+    await waitFor(async () => (await (await api(a.url, '/api/devices/shared-1')).json()).online, 'online as seen from hub A');
+    await device.close();
+    // deleted on one hub, gone on all
+    expect((await api(b.url, '/api/devices/shared-1', { method: 'DELETE' })).status).toBe(204);
+    expect((await api(c.url, '/api/devices/shared-1')).status).toBe(404);
+  });
+
+  it('one owner per device: a second connection on another hub evicts the first with 4027', async () => {
+    const [a, b] = hubs;
+    const token = (await (await api(a.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id: 'owner-1' }) })).json()).token;
+    const first = new DeviceClient({ hubUrl: a.url, deviceId: 'owner-1', token, channels: TEST_CHANNELS });
+    await first.connect();
+    const closed = new Promise<number>((r) => first.once('close', (code: number) => r(code)));
+    const second = new DeviceClient({ hubUrl: b.url, deviceId: 'owner-1', token, channels: TEST_CHANNELS });
+    await second.connect();
+    expect(await closed).toBe(4027);
+    second.sendReadings([{ channel: 3, type: 'i32', offset: 0, value: 1 }], Date.now() - 1000);
+    await second.waitAcked();
+    expect(second.connected).toBe(true);
+    await second.close();
+  });
+
+  it('live, commands and resume anywhere: a dashboard on hub C sees a device on hub A, a command posted to hub B reaches it, and it resumes on another hub', async () => {
+    const [a, b, c] = hubs;
+    const token = (await (await api(a.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id: 'roam-1' }) })).json()).token;
+    const live = new WebSocket(c.url.replace('http', 'ws') + '/ws/live', { headers: { authorization: `Bearer ${TOKEN}` } });
+    const messages: { type: string; deviceId?: string; online?: boolean; readings?: { value: number }[]; command?: { status: string } }[] = [];
+    live.on('message', (d) => messages.push(JSON.parse(String(d))));
+    await new Promise((resolve, reject) => { live.once('open', resolve); live.once('error', reject); });
+    live.send(JSON.stringify({ type: 'subscribe', devices: ['roam-1'] }));
+    await waitFor(() => messages.some((m) => m.type === 'subscribed'), 'subscribed');
+
+    const device = new DeviceClient({ hubUrl: a.url, deviceId: 'roam-1', token, channels: TEST_CHANNELS });
+    await device.connect();
+    const t0 = Date.now() - 60_000;
+    for (let i = 0; i < 20; i++) device.sendReadings([{ channel: 3, type: 'i32', offset: 0, value: i }], t0 + i);
+    await device.waitAcked();
+    await waitFor(() => messages.filter((m) => m.type === 'readings').flatMap((m) => m.readings!).length === 20, 'the 20 readings live on hub C');
+    expect(messages.some((m) => m.type === 'status' && m.deviceId === 'roam-1' && m.online === true)).toBe(true);
+
+    const submitted = await (await api(b.url, '/api/devices/roam-1/commands', { method: 'POST', body: JSON.stringify({ name: 'ping', args: { n: 1 } }) })).json();
+    await waitFor(async () => (await (await api(c.url, `/api/devices/roam-1/commands/${submitted.id}`)).json()).status === 'succeeded', 'command answered through hub A');
+    await waitFor(() => messages.some((m) => m.type === 'command' && m.command?.status === 'succeeded'), 'command result live on hub C');
+
+    // the device moves to hub B mid-stream: its unacknowledged frames are resent there, and hub B
+    // resumes from the watermark hub A shared
+    for (let i = 20; i < 40; i++) device.sendReadings([{ channel: 3, type: 'i32', offset: 0, value: i }], t0 + i);
+    device.drop();
+    (device.options as { hubUrl: string }).hubUrl = b.url;
+    await device.connect();
+    await device.waitAcked();
+    const stored = await (await api(c.url, `/api/devices/roam-1/readings?channel=count&from=${t0}&to=${t0 + 60_000}`)).json();
+    expect((stored.points as { value: number }[]).map((p) => p.value)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    live.close();
+    await device.close();
+  });
+
+  it('a hub killed with SIGKILL: its devices reconnect through the load balancer to the others and resume with nothing lost or stored twice', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => `fleet-${i}`);
+    const devices: DeviceClient[] = [];
+    for (const id of ids) {
+      const res = await api(proxy.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id }) });
+      if (res.status !== 201) throw new Error(`provision ${id} through the load balancer: ${res.status} ${await res.text()}\n${proxy.output()}`);
+      const token = ((await res.json()) as { token: string }).token;
+      devices.push(new DeviceClient({ hubUrl: proxy.url, deviceId: id, token, channels: TEST_CHANNELS }));
+    }
+    const stops = devices.map(keepConnected);
+    const t0 = Date.now() - 120_000;
+    let n = 0;
+    const stream = setInterval(() => {
+      for (const d of devices) d.sendReadings([{ channel: 3, type: 'i32', offset: 0, value: n }], t0 + n);
+      n++;
+    }, 20);
+    try {
+      await waitFor(() => devices.every((d) => d.acked > 5), 'every device streaming');
+      // the devices the load balancer gave the victim are the ones that lose their connection
+      const dropped = new Set<string>();
+      for (const d of devices) d.once('close', () => dropped.add(d.options.deviceId));
+      const victim = hubs[0];
+      victim.kill();
+      const ackedAtKill = devices.map((d) => d.acked);
+      // every device streams again: those on the victim reconnected through the others and resumed
+      await waitFor(() => devices.every((d, i) => d.acked > ackedAtKill[i] + 20), 'every device acknowledged again after the kill', 30_000);
+      expect(dropped.size).toBeGreaterThan(0);
+      expect(dropped.size).toBeLessThan(devices.length);
+      // and the survivors show every one online
+      const list = (await (await api(hubs[1].url, '/api/devices')).json()) as { id: string; online: boolean }[];
+      expect(list.filter((d) => ids.includes(d.id) && d.online)).toHaveLength(ids.length);
+    } finally {
+      clearInterval(stream);
+    }
+    await Promise.all(devices.map((d) => d.waitAcked(undefined, 30_000)));
+    stops.forEach((stop) => stop());
+    for (const [i, id] of ids.entries()) {
+      const res = await api(hubs[1].url, `/api/devices/${id}/readings?channel=count&from=${t0}&to=${t0 + 120_000}`);
+      const values = ((await res.json()).points as { value: number }[]).map((p) => p.value);
+      expect(values, id).toEqual(Array.from({ length: n }, (_, k) => k));
+      await devices[i].close();
+    }
+    // the killed hub comes back and joins again
+    await hubs[0].start();
+  }, 120_000);
+});
