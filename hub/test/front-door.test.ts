@@ -91,6 +91,9 @@ describe('front door: requests that must not kill the hub', () => {
     const options = await rawRequest(hub, upgradeRequest('/ws/live', { Authorization: `Bearer ${hub.adminToken}` }).replace(/^GET/, 'OPTIONS'));
     expect(options.status).toBe(400);
     expect(errorCode(options)).toBe('HUB_ERR_BAD_REQUEST');
+    // HTTP/1.0 may leave Host out, as load balancers' health checks do; HTTP/1.1 may not
+    expect((await rawRequest(hub, 'GET /healthz HTTP/1.0\r\n\r\n')).status).toBe(200);
+    expect((await rawRequest(hub, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n')).status).toBe(400);
     const expectation = await rawRequest(hub, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nExpect: 10-continue\r\nConnection: close\r\n\r\n`);
     expect(expectation.status).toBe(200);
     await stillServing(hub);

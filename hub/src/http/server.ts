@@ -90,6 +90,11 @@ export function createHubServer(options: HubServerOptions): Server {
   };
   // Requests whose URL the app could not even build are answered here, as 400.
   const guarded = (listener: RequestListener): RequestListener => (req, res) => {
+    // HTTP/1.0 may leave Host out (load balancers' health checks do); HTTP/1.1 may not
+    if (req.headers.host === undefined && req.httpVersion === '1.0') {
+      const address = req.socket.localAddress ?? '127.0.0.1';
+      req.headers.host = `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}`;
+    }
     if (acceptableTarget(req)) listener(req, res);
     else answerBadRequest(res, 'not a valid request target or Host');
   };
