@@ -236,4 +236,69 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
     // the killed hub comes back and joins again
     await hubs[0].start();
   }, 120_000);
+
+  it('SIGTERM drains a hub: its devices are closed with 1001 and move to the others', async () => {
+    const ids = Array.from({ length: 12 }, (_, i) => `drain-${i}`);
+    const devices: DeviceClient[] = [];
+    for (const id of ids) {
+      const token = ((await (await api(proxy.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id }) })).json()) as { token: string }).token;
+      devices.push(new DeviceClient({ hubUrl: proxy.url, deviceId: id, token, channels: TEST_CHANNELS }));
+    }
+    const codes: number[] = [];
+    for (const d of devices) d.on('close', (code: number) => codes.push(code));
+    const stops = devices.map(keepConnected);
+    const t0 = Date.now() - 180_000;
+    let n = 0;
+    const stream = setInterval(() => {
+      for (const d of devices) d.sendReadings([{ channel: 3, type: 'i32', offset: 0, value: n }], t0 + n);
+      n++;
+    }, 20);
+    try {
+      await waitFor(() => devices.every((d) => d.acked > 5), 'every device streaming');
+      const drained = hubs[1];
+      expect(await drained.stop()).toBe(0);
+      const ackedAtStop = devices.map((d) => d.acked);
+      await waitFor(() => devices.every((d, i) => d.acked > ackedAtStop[i] + 20), 'every device acknowledged again after the drain', 30_000);
+      expect(codes.length).toBeGreaterThan(0);
+      expect(codes.every((c) => c === 1001)).toBe(true);
+    } finally {
+      clearInterval(stream);
+    }
+    await Promise.all(devices.map((d) => d.waitAcked(undefined, 30_000)));
+    stops.forEach((stop) => stop());
+    for (const [i, id] of ids.entries()) {
+      const res = await api(hubs[2].url, `/api/devices/${id}/readings?channel=count&from=${t0}&to=${t0 + 180_000}`);
+      expect(((await res.json()).points as { value: number }[]).map((p) => p.value), id).toEqual(Array.from({ length: n }, (_, k) => k));
+      await devices[i].close();
+    }
+    await hubs[1].start();
+  }, 120_000);
+
+  it('a NATS node killed and PostgreSQL restarted: connected devices keep streaming and being acknowledged; /healthz says degraded meanwhile', async () => {
+    const token = ((await (await api(hubs[2].url, '/api/devices', { method: 'POST', body: JSON.stringify({ id: 'steady-c' }) })).json()) as { token: string }).token;
+    const device = new DeviceClient({ hubUrl: hubs[2].url, deviceId: 'steady-c', token, channels: TEST_CHANNELS });
+    await device.connect();
+    const t0 = Date.now() - 240_000;
+    let n = 0;
+    const stream = setInterval(() => device.sendReadings([{ channel: 3, type: 'i32', offset: 0, value: n }], t0 + n++), 20);
+    try {
+      await nats.nodes[0].kill();
+      let acked = device.acked;
+      await waitFor(() => device.acked > acked + 20, 'acknowledged with a NATS node gone');
+      pg.kill();
+      await waitFor(async () => ((await (await fetch(`${hubs[2].url}/healthz`)).json()) as { status: string }).status === 'degraded', 'degraded without PostgreSQL');
+      acked = device.acked;
+      await waitFor(() => device.acked > acked + 20, 'acknowledged with PostgreSQL down');
+      await pg.start();
+      await nats.nodes[0].start();
+      await waitFor(async () => ((await (await fetch(`${hubs[2].url}/healthz`)).json()) as { status: string }).status === 'ok', 'ok again', 30_000);
+    } finally {
+      clearInterval(stream);
+    }
+    await device.waitAcked(undefined, 30_000);
+    expect(device.connected).toBe(true);
+    const res = await api(hubs[2].url, `/api/devices/steady-c/readings?channel=count&from=${t0}&to=${t0 + 240_000}`);
+    expect(((await res.json()).points as { value: number }[]).map((p) => p.value)).toEqual(Array.from({ length: n }, (_, k) => k));
+    await device.close();
+  }, 120_000);
 });

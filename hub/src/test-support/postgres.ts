@@ -49,9 +49,15 @@ export async function startPostgres(): Promise<Postgres> {
   const log = join(dir, 'server.log');
 
   async function start(): Promise<void> {
-    const run = asPostgres([join(PG_BIN, 'pg_ctl'), '-D', data, '-l', log, '-w', '-t', '30', '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
-    if (run.status !== 0) throw new Error(`pg_ctl start failed: ${run.output}\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : ''}`);
+    // After a SIGKILL the old server's backends take a moment to notice and let go of shared
+    // memory; until then a new server refuses to start. Try again for a while.
+    for (let attempt = 1; ; attempt++) {
+      const run = asPostgres([join(PG_BIN, 'pg_ctl'), '-D', data, '-l', log, '-w', '-t', '30', '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+      if (run.status === 0) return;
+      if (attempt >= 20) throw new Error(`pg_ctl start failed: ${run.output}\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : ''}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
   function pid(): number | null {
     const file = join(data, 'postmaster.pid');
