@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSqliteStore } from '../hub/src/store/sqlite-store.ts';
-import { startTestHub } from '../hub/src/test-support/hub-fixture.ts';
+import { startTestHub } from '../hub/test/support/hub-fixture.ts';
 
 const POINTS = Number(process.argv[2] ?? 3_000_000);
 const QUERIES = Number(process.argv[3] ?? 4);

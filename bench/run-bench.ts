@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { MAX_CHANNELS } from '../hub/src/protocol/index.ts';
-import { startInfluxd, type Influxd } from '../hub/src/test-support/influxd.ts';
+import { startInfluxd, type Influxd } from '../hub/test/support/influxd.ts';
 import type { BenchOptions, Scenario } from './bench-options.ts';
 import { stopAllChildren } from './children.ts';
 import { bytes, errorRow, latencyText, latencyValues, ms, percent, si, skippedRow, type Report, type Row } from './report.ts';

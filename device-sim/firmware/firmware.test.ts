@@ -11,8 +11,8 @@ import {
   crc16, decodeFrame, decodeLine, encodeFrame, encodeLine, ErrorCode, errorName, ProtocolError,
   type ErrorName, type Frame, type Sample, type ValueTypeName,
 } from '../../hub/src/protocol/index.ts';
-import { randomInt, seededRandom } from '../../hub/src/test-support/random.ts';
-import { randomFrame } from '../../hub/src/test-support/random-frames.ts';
+import { randomInt, seededRandom } from '../../hub/test/support/random.ts';
+import { randomFrame } from '../../hub/test/support/random-frames.ts';
 import vectors from '../../hub/src/protocol/test-vectors.json' with { type: 'json' };
 
 const here = fileURLToPath(new URL('.', import.meta.url));

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestHub, waitFor, type TestHub } from '../../hub/src/test-support/hub-fixture.ts';
-import { hasRealPart } from '../../hub/src/test-support/real-parts.ts';
-import { startSerialPair, type SerialPair } from '../../hub/src/test-support/socat.ts';
+import { startTestHub, waitFor, type TestHub } from '../../hub/test/support/hub-fixture.ts';
+import { hasRealPart } from '../../hub/test/support/real-parts.ts';
+import { startSerialPair, type SerialPair } from '../../hub/test/support/socat.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const CC = process.env.CC ?? 'cc';

@@ -1,7 +1,7 @@
 // The simulator's fleet against a real in-process hub: store-and-forward across faults with no
 // loss, the built-in commands doing what they say, and the bad-token fault.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestHub, waitFor, type TestHub } from '../../hub/src/test-support/hub-fixture.ts';
+import { startTestHub, waitFor, type TestHub } from '../../hub/test/support/hub-fixture.ts';
 import { Fleet, type FleetOptions } from '../src/fleet.ts';
 import type { Faults } from '../src/faults.ts';
 import { deviceIds } from '../src/cli-args.ts';

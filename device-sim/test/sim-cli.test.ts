@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestHub, waitFor, type TestHub } from '../../hub/src/test-support/hub-fixture.ts';
+import { startTestHub, waitFor, type TestHub } from '../../hub/test/support/hub-fixture.ts';
 import { FLAGS } from '../src/cli-args.ts';
 
 const root = new URL('../..', import.meta.url).pathname;

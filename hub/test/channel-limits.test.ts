@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, ErrorCode, type ChannelDescriptor, type Frame } from '../src/protocol/index.ts';
-import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
+import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from './support/hub-fixture.ts';
 
 /** Connects, says HELLO with `channels`, and reports what came back and how the connection ended. */
 async function hello(hub: TestHub, deviceId: string, token: string, channels: ChannelDescriptor[]) {

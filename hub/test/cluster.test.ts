@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DeviceClient } from '../../device-sim/src/device-client.ts';
-import { TEST_CHANNELS, waitFor } from '../src/test-support/hub-fixture.ts';
-import { startHaproxy, type Haproxy } from '../src/test-support/haproxy.ts';
-import { startInfluxd } from '../src/test-support/influxd.ts';
-import { startNats, type NatsCluster } from '../src/test-support/nats.ts';
-import { startPostgres, type Postgres } from '../src/test-support/postgres.ts';
-import { freePort, hasRealPart } from '../src/test-support/real-parts.ts';
+import { TEST_CHANNELS, waitFor } from './support/hub-fixture.ts';
+import { startHaproxy, type Haproxy } from './support/haproxy.ts';
+import { startInfluxd } from './support/influxd.ts';
+import { startNats, type NatsCluster } from './support/nats.ts';
+import { startPostgres, type Postgres } from './support/postgres.ts';
+import { freePort, hasRealPart } from './support/real-parts.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const TOKEN = 'cluster-operator-token';

@@ -3,7 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { CommandFrame } from '../src/protocol/index.ts';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
 
 interface CommandView { id: number; status: string; result: unknown; name: string; args: unknown }
 

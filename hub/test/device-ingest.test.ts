@@ -2,10 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { encodeFrame, type Sample } from '../src/protocol/index.ts';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { hasRealPart } from '../src/test-support/real-parts.ts';
-import { startInfluxd } from '../src/test-support/influxd.ts';
-import { openRawWs } from '../src/test-support/raw-ws.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { hasRealPart } from './support/real-parts.ts';
+import { startInfluxd } from './support/influxd.ts';
+import { openRawWs } from './support/raw-ws.ts';
 
 interface Point { channel: string; time: number; value: number }
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DeviceClient } from '../../device-sim/src/device-client.ts';
-import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { freePort } from '../src/test-support/real-parts.ts';
+import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { freePort } from './support/real-parts.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 

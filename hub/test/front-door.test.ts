@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
 
 interface RawAnswer {
   /** status from the answer's status line, or null when the hub closed without answering */

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { closeCodeFor, crc16, encodeFrame, ErrorCode, type ErrorName, type Frame } from '../src/protocol/index.ts';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { randomInt, seededRandom } from '../src/test-support/random.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { randomInt, seededRandom } from './support/random.ts';
 
 const TOTAL_FRAMES = 100_000;
 const WORKERS = 8;

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelDescriptor, Sample } from '../src/protocol/index.ts';
 import { createSqliteStore } from '../src/store/sqlite-store.ts';
 import { createThreadedSqliteStore } from '../src/store/threaded-sqlite-store.ts';
-import { startInfluxd } from '../src/test-support/influxd.ts';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { hasRealPart } from '../src/test-support/real-parts.ts';
+import { startInfluxd } from './support/influxd.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { hasRealPart } from './support/real-parts.ts';
 
 interface Point { channel: string; time: number; value: number }
 

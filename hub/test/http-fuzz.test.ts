@@ -12,8 +12,8 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { deriveSeed } from '../../device-sim/src/random.ts';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { randomInt, seededRandom } from '../src/test-support/random.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { randomInt, seededRandom } from './support/random.ts';
 
 const SEED = Number(process.env.HTTP_FUZZ_SEED ?? 20_261_130);
 const HTTP_CASES = 16_000;

@@ -1,9 +1,9 @@
 // InfluxDB killed for 60 s while devices stream 10,000 readings/s through the hub: readings are spooled and
 // still acknowledged, /healthz says degraded, and once influxd is back every reading is there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { startInfluxd, type Influxd } from '../src/test-support/influxd.ts';
-import { hasRealPart } from '../src/test-support/real-parts.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { startInfluxd, type Influxd } from './support/influxd.ts';
+import { hasRealPart } from './support/real-parts.ts';
 
 const OUTAGE_MS = 60_000;
 

@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, ErrorCode, type Frame } from '../src/protocol/index.ts';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { openRawWs } from '../src/test-support/raw-ws.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { openRawWs } from './support/raw-ws.ts';
 
 function upgrade(hub: TestHub, token: string, localAddress = '127.0.0.1'): Promise<{ status: number; code?: string; ws?: WebSocket }> {
   return new Promise((resolve) => {

@@ -1,15 +1,15 @@
 // /ws/live with real WebSocket clients: auth, subscriptions, status, and a subscriber that stops reading.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { openRawWs } from '../src/test-support/raw-ws.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { openRawWs } from './support/raw-ws.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createLocalLiveBus } from '../src/live/live-bus.ts';
 import { createLiveEndpoint, LIVE_MAX_HELD_EVENTS } from '../src/live/live-endpoint.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { testOperatorAuth } from '../src/test-support/operator-auth.ts';
+import { testOperatorAuth } from './support/operator-auth.ts';
 
 interface LiveMessage {
   type: string;

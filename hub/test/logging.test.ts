@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { builtInCommand } from '../../device-sim/src/device-client.ts';
 import { encodeFrame, ErrorCode, type CommandFrame } from '../src/protocol/index.ts';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
 
 interface Line {
   level: number;

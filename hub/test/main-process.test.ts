@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceClient } from '../../device-sim/src/device-client.ts';
-import { TEST_CHANNELS } from '../src/test-support/hub-fixture.ts';
+import { TEST_CHANNELS } from './support/hub-fixture.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const ENTRY = 'hub/dist/main.js';

@@ -2,9 +2,9 @@
 // policy. The hub must refuse such readings (FP_ERR_BAD_TIME) rather than acknowledge readings
 // that are then silently dropped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestHub, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { startInfluxd } from '../src/test-support/influxd.ts';
-import { hasRealPart } from '../src/test-support/real-parts.ts';
+import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { startInfluxd } from './support/influxd.ts';
+import { hasRealPart } from './support/real-parts.ts';
 
 describe.runIf(hasRealPart('influxd'))('readings older than the InfluxDB retention', () => {
   let hub: TestHub;

@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SerialPortMock } from 'serialport';
 import { SerialDevice } from '../../device-sim/src/serial-device.ts';
-import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { hasRealPart } from '../src/test-support/real-parts.ts';
-import { startSerialPair, type SerialPair } from '../src/test-support/socat.ts';
+import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { hasRealPart } from './support/real-parts.ts';
+import { startSerialPair, type SerialPair } from './support/socat.ts';
 import { hangupAwareBinding, openHangupAwarePort } from '../src/transports/hangup-binding.ts';
 
 /** the window over which the hub's CPU is averaged while the port is gone */

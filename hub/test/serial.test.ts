@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SerialDevice } from '../../device-sim/src/serial-device.ts';
 import { encodeLine } from '../src/protocol/index.ts';
-import { randomInt, seededRandom } from '../src/test-support/random.ts';
-import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { hasRealPart } from '../src/test-support/real-parts.ts';
-import { startSerialPair, type SerialPair } from '../src/test-support/socat.ts';
+import { randomInt, seededRandom } from './support/random.ts';
+import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { hasRealPart } from './support/real-parts.ts';
+import { startSerialPair, type SerialPair } from './support/socat.ts';
 
 interface DeviceInfo { online: boolean; transport: string; counters: { rejected: number } }
 

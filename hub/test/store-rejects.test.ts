@@ -3,9 +3,9 @@
 // and the hub must keep acknowledging every other device.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelDescriptor } from '../src/protocol/index.ts';
-import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { startInfluxd, type Influxd } from '../src/test-support/influxd.ts';
-import { hasRealPart } from '../src/test-support/real-parts.ts';
+import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { startInfluxd, type Influxd } from './support/influxd.ts';
+import { hasRealPart } from './support/real-parts.ts';
 
 describe.runIf(hasRealPart('influxd'))('InfluxDB refusing part of a batch', () => {
   let influx: Influxd;

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, type Frame } from '../src/protocol/index.ts';
-import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../src/test-support/hub-fixture.ts';
-import { hasRealPart } from '../src/test-support/real-parts.ts';
+import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { hasRealPart } from './support/real-parts.ts';
 
 describe.runIf(hasRealPart('openssl'))('TLS', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hub-tls-'));

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { connectPostgres, migrate, type Sql } from '../cluster/postgres.ts';
-import { PG_BIN, startPostgres, type Postgres } from '../test-support/postgres.ts';
-import { hasRealPart } from '../test-support/real-parts.ts';
+import { PG_BIN, startPostgres, type Postgres } from '../../test/support/postgres.ts';
+import { hasRealPart } from '../../test/support/real-parts.ts';
 import { createPgSessionStore } from './pg-session-store.ts';
 import { describeSessionStoreContract } from './session-store-contract.ts';
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PG_BIN, startPostgres, type Postgres } from '../test-support/postgres.ts';
-import { hasRealPart } from '../test-support/real-parts.ts';
+import { PG_BIN, startPostgres, type Postgres } from '../../test/support/postgres.ts';
+import { hasRealPart } from '../../test/support/real-parts.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { connectPostgres, migrate, retryOnConflict, type Sql } from './postgres.ts';
 

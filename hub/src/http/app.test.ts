@@ -6,7 +6,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OperatorAuthOptions } from '../auth/operator-auth.ts';
 import { hashToken } from '../auth/tokens.ts';
-import { testOperatorAuth } from '../test-support/operator-auth.ts';
+import { testOperatorAuth } from '../../test/support/operator-auth.ts';
 import { Ingest } from '../ingest/ingest.ts';
 import { createLocalLiveBus } from '../live/live-bus.ts';
 import { createLocalPresence } from '../presence/local-presence.ts';

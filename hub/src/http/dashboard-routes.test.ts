@@ -1,7 +1,7 @@
 // The dashboard's static routes on a bare Hono app: page, bundle, styles, headers, session probe.
 import { Hono } from 'hono';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testOperatorAuth } from '../test-support/operator-auth.ts';
+import { testOperatorAuth } from '../../test/support/operator-auth.ts';
 import { DASHBOARD_CSP, mountDashboard } from './dashboard-routes.ts';
 
 const operator = testOperatorAuth('operator');

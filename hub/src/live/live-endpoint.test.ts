@@ -6,7 +6,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createMetrics } from '../metrics.ts';
-import { testOperatorAuth } from '../test-support/operator-auth.ts';
+import { testOperatorAuth } from '../../test/support/operator-auth.ts';
 import { createLocalLiveBus, type LiveBus, type LiveFilter } from './live-bus.ts';
 import { createLiveEndpoint } from './live-endpoint.ts';
 

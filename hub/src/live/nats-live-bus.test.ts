@@ -2,8 +2,8 @@
 // sharing it, then a node killed while readings flow.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startNats, type NatsCluster } from '../test-support/nats.ts';
-import { hasRealPart } from '../test-support/real-parts.ts';
+import { startNats, type NatsCluster } from '../../test/support/nats.ts';
+import { hasRealPart } from '../../test/support/real-parts.ts';
 import { describeLiveBusContract } from './live-bus-contract.ts';
 import type { LiveEvent } from './live-bus.ts';
 import { createNatsLiveBus, deviceSubjectToken, type NatsLiveBus } from './nats-live-bus.ts';

@@ -8,9 +8,9 @@ import type { DeviceLink } from '../ingest/device-link.ts';
 import type { LiveEvent } from '../live/live-bus.ts';
 import { createNatsLiveBus, type NatsLiveBus } from '../live/nats-live-bus.ts';
 import type { ErrorName, Frame } from '../protocol/index.ts';
-import { startNats, type NatsCluster } from '../test-support/nats.ts';
-import { startPostgres, type Postgres } from '../test-support/postgres.ts';
-import { hasRealPart } from '../test-support/real-parts.ts';
+import { startNats, type NatsCluster } from '../../test/support/nats.ts';
+import { startPostgres, type Postgres } from '../../test/support/postgres.ts';
+import { hasRealPart } from '../../test/support/real-parts.ts';
 import { createClusterPresence, type ClusterPresence } from './cluster-presence.ts';
 import { presenceContract } from './presence-contract.ts';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { seededRandom, randomInt } from '../test-support/random.ts';
-import { randomFrame } from '../test-support/random-frames.ts';
+import { seededRandom, randomInt } from '../../test/support/random.ts';
+import { randomFrame } from '../../test/support/random-frames.ts';
 import {
   crc16, decodeFrame, decodeLine, encodeFrame, encodeLine, ErrorCode, MAX_FRAME, ProtocolError,
   type Frame, type Sample, type ValueTypeName,

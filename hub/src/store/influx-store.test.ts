@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRealPart, freePort } from '../test-support/real-parts.ts';
-import { startInfluxd, type Influxd } from '../test-support/influxd.ts';
+import { hasRealPart, freePort } from '../../test/support/real-parts.ts';
+import { startInfluxd, type Influxd } from '../../test/support/influxd.ts';
 import { createInfluxStore, decodeTagValue, encodeTagValue, INFLUX_RETENTION_POLICY } from './influx-store.ts';
 import { describeStoreContract } from './store-contract.ts';
 import { WriteRejectedError } from './errors.ts';

@@ -6,8 +6,8 @@ import type { Reading, ReadingPoint, ReadingStore } from './store.ts';
 import { WriteRejectedError } from './errors.ts';
 import { createSpoolingStore, decodeBatch, encodeBatch, SpoolFullError, type SpoolEvent, type SpoolingStoreOptions } from './spool.ts';
 import { createInfluxStore } from './influx-store.ts';
-import { hasRealPart } from '../test-support/real-parts.ts';
-import { startInfluxd } from '../test-support/influxd.ts';
+import { hasRealPart } from '../../test/support/real-parts.ts';
+import { startInfluxd } from '../../test/support/influxd.ts';
 
 const T0 = 1_700_000_000_000;
 

@@ -7,7 +7,7 @@ import type { Aggregate, Reading, ReadingPoint, ReadingQuery, ReadingStore } fro
 import { AGGREGATES, QueryTimeoutError } from './store.ts';
 import { compareChannelThenTime } from './channel-order.ts';
 import { WriteRejectedError } from './errors.ts';
-import { seededRandom, randomInt } from '../test-support/random.ts';
+import { seededRandom, randomInt } from '../../test/support/random.ts';
 
 export interface StoreUnderTest {
   store: ReadingStore;

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPortMock, type SerialPortMockOpenOptions } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../test-support/hub-fixture.ts';
-import { hasRealPart } from '../test-support/real-parts.ts';
-import { startSerialPair } from '../test-support/socat.ts';
+import { waitFor } from '../../test/support/hub-fixture.ts';
+import { hasRealPart } from '../../test/support/real-parts.ts';
+import { startSerialPair } from '../../test/support/socat.ts';
 import { hangupAwareBinding, ttyGone } from './hangup-binding.ts';
 
 type PlatformBinding = Parameters<typeof hangupAwareBinding>[1];

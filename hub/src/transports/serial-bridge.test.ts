@@ -5,7 +5,7 @@ import { SerialPortMock } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLocalLiveBus, type LiveEvent } from '../live/live-bus.ts';
 import { decodeLine, encodeLine, ErrorCode, type Frame } from '../protocol/index.ts';
-import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../test-support/hub-fixture.ts';
+import { startTestHub, TEST_CHANNELS, waitFor, type TestHub } from '../../test/support/hub-fixture.ts';
 
 const MockBinding = SerialPortMock.binding;
 type MockPort = Awaited<ReturnType<typeof MockBinding.open>>;

@@ -1,5 +1,5 @@
 // Seeded random frames of every type, for round-trip and agreement tests of the codecs.
-import type { Frame, Sample, ValueTypeName } from '../protocol/index.ts';
+import type { Frame, Sample, ValueTypeName } from '../../src/protocol/index.ts';
 import { randomInt } from './random.ts';
 
 export const TYPES: ValueTypeName[] = ['f32', 'f64', 'i32', 'bool'];

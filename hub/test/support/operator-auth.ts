@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OperatorAuth, type OperatorAuthOptions } from '../auth/operator-auth.ts';
-import { createSqliteSessionStore } from '../auth/session-store.ts';
-import { hashToken } from '../auth/tokens.ts';
-import { ConnectionGuard } from '../transports/connection-guard.ts';
+import { OperatorAuth, type OperatorAuthOptions } from '../../src/auth/operator-auth.ts';
+import { createSqliteSessionStore } from '../../src/auth/session-store.ts';
+import { hashToken } from '../../src/auth/tokens.ts';
+import { ConnectionGuard } from '../../src/transports/connection-guard.ts';
 
 export function testOperatorAuth(token: string, extra: Partial<OperatorAuthOptions> = {}): { auth: OperatorAuth; guard: ConnectionGuard; close(): Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'hub-auth-'));

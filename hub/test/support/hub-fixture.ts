@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { HubOptions } from '../config.ts';
-import { startHub, type Hub, type HubParts } from '../start-hub.ts';
-import type { ChannelDescriptor } from '../protocol/index.ts';
+import type { HubOptions } from '../../src/config.ts';
+import { startHub, type Hub, type HubParts } from '../../src/start-hub.ts';
+import type { ChannelDescriptor } from '../../src/protocol/index.ts';
 import { DeviceClient, type DeviceClientOptions } from '../../../device-sim/src/device-client.ts';
 
 export interface TestHub extends Hub {
