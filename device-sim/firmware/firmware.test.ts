@@ -208,6 +208,12 @@ describe('C encoders → TS codec', () => {
     expect(frameOf('hello')).toEqual(hello);
   });
 
+  it('HELLO ending in a max receive frame [FP-4.1.5]: 64, and 0 for the protocol maximum', () => {
+    expect(frameOf('hello-max-frame')).toEqual({ ...hello, maxFrame: 64 });
+    expect(out.get('hello-max-frame')!.hex).toBe(toHex(encodeFrame({ ...hello, maxFrame: 64 })));
+    expect(frameOf('hello-max-frame-0')).toEqual({ type: 'hello', session: 1, deviceId: 'd', firmware: '', channels: [], maxFrame: 0 });
+  });
+
   it('HELLO as a serial line [FP-8.1]', () => {
     const line = out.get('hello-line')!.line!;
     expect(decodeLine(line)).toEqual({ kind: 'frame', frame: hello });
@@ -249,7 +255,7 @@ describe('C encoders → TS codec', () => {
   });
 
   it('C and TS encoders produce identical bytes for the same frames', () => {
-    for (const label of ['hello', 'readings-abs', 'readings-arrival', 'ack', 'command', 'command-result', 'heartbeat']) {
+    for (const label of ['hello', 'hello-max-frame', 'hello-max-frame-0', 'readings-abs', 'readings-arrival', 'ack', 'command', 'command-result', 'heartbeat']) {
       const hex = out.get(label)!.hex!;
       expect(toHex(encodeFrame(decodeFrame(fromHex(hex)))), label).toBe(hex);
     }
@@ -302,6 +308,7 @@ describe('C encoders → TS codec', () => {
       'refuse-ack-time-2^53': 'FP_ERR_BAD_PAYLOAD',
       'refuse-small-buffer': 'TF_ERR_NO_SPACE',
       'refuse-small-line-buffer': 'TF_ERR_NO_SPACE',
+      'refuse-max-frame-63': 'FP_ERR_BAD_PAYLOAD',
     };
     for (const [label, name] of Object.entries(expected)) expect(codeName(out.get(label)!.error), label).toBe(name);
     // the largest time allowed still encodes, and the hub's codec reads it back exactly
@@ -405,7 +412,9 @@ describe('C and TS codecs agree beyond the vectors', () => {
       const names = ids.map((_, i) => (rand() < 0.05 ? [0x63] : rand() < 0.03 ? [] : text(around(64)).concat(u16(i))).slice(0, rand() < 0.9 ? 64 : 70));
       const channels = ids.flatMap((id, i) => [id, pick([1, 2, 3, 4, 4, 0, 5]), ...str8(names[i]), ...str8(text(around(16)))]);
       const deviceId = rand() < 0.1 ? text(randomInt(rand, 1, 8), 'ab c°/') : text(around(64));
-      return frame(1, 0, 0, [...u32(randomInt(rand, 0, 2 ** 32 - 1)), ...str8(deviceId), ...str8(text(around(64))), count, ...channels]);
+      // [FP-4.1.5] nothing, the optional max receive frame around its limit, or a wrong number of bytes after the channels
+      const tail = pick([[], [], [], u16(around(64)), u16(pick([0, 65535])), [0x40], [0, 1, 0]]);
+      return frame(1, 0, 0, [...u32(randomInt(rand, 0, 2 ** 32 - 1)), ...str8(deviceId), ...str8(text(around(64))), count, ...channels, ...tail]);
     };
     const readings = (): Uint8Array => {
       const abs = rand() < 0.6;
@@ -441,7 +450,7 @@ describe('C and TS codecs agree beyond the vectors', () => {
     const reasons = [...verdicts.keys()].join('\n');
     for (const reason of ['accepted', 'time does not fit', 'READINGS seq N', 'declared twice', 'channel name is N bytes', 'unit is N bytes',
       'firmware is N bytes', 'device id is N bytes', 'is not allowed', 'channels, limit', 'command name is N bytes', 'command args is N bytes',
-      'result payload is N bytes', 'empty command name', 'has an empty name', 'no samples', 'bool value', 'unknown value type', 'unknown command status']) {
+      'result payload is N bytes', 'max receive frame N is below N', 'byte(s) left over', 'empty command name', 'has an empty name', 'no samples', 'bool value', 'unknown value type', 'unknown command status']) {
       expect(reasons, reason).toContain(reason);
     }
     expect(verdicts.get('accepted')).toBeGreaterThan(300);

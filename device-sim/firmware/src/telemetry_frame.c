@@ -260,14 +260,21 @@ static uint8_t *put_str16(uint8_t *p, tf_str s) {
   return p + 2 + s.len;
 }
 
-int tf_encode_hello(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id, tf_str firmware,
-                    const tf_channel *channels, uint8_t channel_count) {
+/* [FP-4.1.5] 0 (the protocol maximum) or at least TF_MIN_RX_FRAME */
+static bool max_frame_ok(uint16_t n) {
+  return n == 0 || n >= TF_MIN_RX_FRAME;
+}
+
+/* with_max: whether the HELLO ends in the optional max receive frame */
+static int encode_hello(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id, tf_str firmware,
+                        const tf_channel *channels, uint8_t channel_count, bool with_max, uint16_t max_frame) {
   uint8_t seen[32] = {0}; /* one bit per channel id, for FP-4.1 uniqueness */
-  size_t payload = 4 + 1 + (size_t)device_id.len + 1 + (size_t)firmware.len + 1;
+  size_t payload = 4 + 1 + (size_t)device_id.len + 1 + (size_t)firmware.len + 1 + (with_max ? 2u : 0u);
   uint8_t *p;
   uint8_t i;
   int rc;
   if (!device_id_ok(device_id) || !str_ok(firmware, 0, TF_MAX_FIRMWARE)) return -TF_ERR_BAD_PAYLOAD;
+  if (with_max && !max_frame_ok(max_frame)) return -TF_ERR_BAD_PAYLOAD;
   if (channel_count > TF_MAX_CHANNELS || (channel_count && !channels)) return -TF_ERR_BAD_PAYLOAD;
   for (i = 0; i < channel_count; i++) {
     const tf_channel *c = &channels[i];
@@ -296,7 +303,18 @@ int tf_encode_hello(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id
     p = put_str8(p, channels[i].name);
     p = put_str8(p, channels[i].unit);
   }
+  if (with_max) put_u16(p, max_frame);
   return seal(buf, TF_TYPE_HELLO, 0, 0, payload);
+}
+
+int tf_encode_hello(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id, tf_str firmware,
+                    const tf_channel *channels, uint8_t channel_count) {
+  return encode_hello(buf, cap, session, device_id, firmware, channels, channel_count, false, 0);
+}
+
+int tf_encode_hello_max_frame(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id, tf_str firmware,
+                              const tf_channel *channels, uint8_t channel_count, uint16_t max_frame) {
+  return encode_hello(buf, cap, session, device_id, firmware, channels, channel_count, true, max_frame);
 }
 
 int tf_readings_begin(tf_readings_builder *b, uint8_t *buf, size_t cap, uint32_t seq, bool abs_time,
@@ -535,6 +553,12 @@ static int decode_hello(reader *r, tf_frame *f) {
         if (same_str(ca.name, cb.name)) return -1;
       k++;
     }
+  }
+  /* [FP-4.1.5] the optional max receive frame; any other leftover is refused by tf_decode */
+  if (r->end - r->p == 2) {
+    f->u.hello.has_max_frame = true;
+    f->u.hello.max_frame = rd_u16(r);
+    if (!max_frame_ok(f->u.hello.max_frame)) return -1;
   }
   return 0;
 }

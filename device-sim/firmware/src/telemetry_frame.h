@@ -42,6 +42,8 @@ extern "C" {
 #define TF_MAX_FIRMWARE 64
 #define TF_MAX_COMMAND_TEXT 4096 /* command args and result payload */
 #define TF_MAX_ERROR_TEXT 255
+/* [FP-4.1.5] smallest max receive frame a HELLO may state (0 means the protocol maximum) */
+#define TF_MIN_RX_FRAME 64
 /* Times (READINGS base time, ACK hub time) must be below 2^53 ms, the year 287,396. */
 #define TF_TIME_LIMIT ((uint64_t)1 << 53)
 /* [FP-8.4] longest base64 body (characters after '@') a receiver reads */
@@ -155,6 +157,8 @@ typedef struct {
       tf_str firmware;
       uint8_t channel_count;
       const uint8_t *channels; /* use tf_hello_channels */
+      bool has_max_frame;      /* the HELLO carries the optional max receive frame [FP-4.1.5] */
+      uint16_t max_frame;      /* its value (0: the protocol maximum); 0 without the field */
     } hello;
     struct {
       bool abs_time;
@@ -206,6 +210,11 @@ const char *tf_error_name(int code);
 /* [FP-4.1] HELLO. Channel ids and names must be unique; device id is 1-64 of A-Z a-z 0-9 . _ - : */
 int tf_encode_hello(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id, tf_str firmware,
                     const tf_channel *channels, uint8_t channel_count);
+/* [FP-4.1.5] HELLO ending in the optional max receive frame: the largest frame the device can
+ * receive, in bytes, header and checksum included (0: the protocol maximum). 1-63 are refused
+ * with -TF_ERR_BAD_PAYLOAD. The hub then never sends a COMMAND larger than that. */
+int tf_encode_hello_max_frame(uint8_t *buf, size_t cap, uint32_t session, tf_str device_id, tf_str firmware,
+                              const tf_channel *channels, uint8_t channel_count, uint16_t max_frame);
 
 /* [FP-4.2] READINGS in one call. Without abs_time, base_time is ignored and the hub stamps
  * the samples on arrival (FP-4.2.2). seq 0 and a base time >= TF_TIME_LIMIT are refused. */

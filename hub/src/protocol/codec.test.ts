@@ -181,6 +181,47 @@ describe('malformed input [FP-3.5]', () => {
   });
 });
 
+describe('HELLO max receive frame [FP-4.1.5]', () => {
+  const hello = vectors.frames[0].frame as Frame & { type: 'hello' };
+  const withField = vectors.frames.find((v) => v.clause === 'FP-10.11')!;
+
+  it('a HELLO decodes with or without the field, to the same identity and channels', () => {
+    const old = decodeFrame(fromHex(vectors.frames[0].hex));
+    const newer = decodeFrame(fromHex(withField.hex));
+    expect('maxFrame' in old).toBe(false);
+    expect(newer).toEqual({ ...old, maxFrame: 256 });
+    expect(fromHex(withField.hex).subarray(10, -4)).toEqual(fromHex(vectors.frames[0].hex).subarray(10, -2));
+  });
+
+  it('0, 64 and 65535 go both ways; 1 to 63 and values past a u16 are refused by the encoder', () => {
+    for (const maxFrame of [0, 64, 65, 16396, 65535]) {
+      expect(decodeFrame(encodeFrame({ ...hello, maxFrame }))).toEqual({ ...hello, maxFrame });
+    }
+    for (const maxFrame of [1, 63, -1, 65536, 100.5]) {
+      expect(codeOf(() => encodeFrame({ ...hello, maxFrame })), String(maxFrame)).toBe('FP_ERR_BAD_PAYLOAD');
+    }
+  });
+
+  it('a stated limit below 64, or any other number of trailing bytes, is FP_ERR_BAD_PAYLOAD', () => {
+    const withTrailing = (extra: number[]) => {
+      const base = encodeFrame(hello);
+      const bytes = new Uint8Array(base.length + extra.length);
+      bytes.set(base.subarray(0, -2));
+      bytes.set(extra, base.length - 2);
+      bytes[8] += extra.length;
+      const c = crc16(bytes, 0, bytes.length - 2);
+      bytes[bytes.length - 2] = c & 0xff;
+      bytes[bytes.length - 1] = c >> 8;
+      return bytes;
+    };
+    expect(decodeFrame(withTrailing([0x40, 0x00]))).toEqual({ ...hello, maxFrame: 64 });
+    expect(decodeFrame(withTrailing([0x00, 0x00]))).toEqual({ ...hello, maxFrame: 0 });
+    for (const extra of [[0x3f, 0x00], [0x01, 0x00], [0x00], [0x00, 0x01, 0x00], [0x00, 0x01, 0x00, 0x01]]) {
+      expect(codeOf(() => decodeFrame(withTrailing(extra))), JSON.stringify(extra)).toBe('FP_ERR_BAD_PAYLOAD');
+    }
+  });
+});
+
 describe('serial lines [FP-8]', () => {
   it('lines without @ are console output, CR tolerated', () => {
     expect(decodeLine('boot: wifi ok\r')).toEqual({ kind: 'console', text: 'boot: wifi ok' });

@@ -3,7 +3,7 @@ import { crc16 } from './crc16.ts';
 import { ProtocolError } from './errors.ts';
 import {
   CHECKSUM_SIZE, CommandStatus, DEVICE_ID_PATTERN, FLAG_ABS_TIME, FrameType, HEADER_SIZE, MAX_CHANNELS, MAX_COMMAND_TEXT,
-  MAX_DEVICE_ID, MAX_FIRMWARE, MAX_NAME, MAX_PAYLOAD, MAX_UNIT, PROTOCOL_VERSION, ValueType,
+  MAX_DEVICE_ID, MAX_FIRMWARE, MAX_NAME, MAX_PAYLOAD, MAX_UNIT, MIN_RECEIVE_FRAME, PROTOCOL_VERSION, ValueType,
   type ChannelDescriptor, type CommandStatusName, type Frame, type Sample, type ValueTypeName,
 } from './frames.ts';
 
@@ -56,6 +56,7 @@ class Reader {
       return bad(`${what} is not valid UTF-8`);
     }
   }
+  left(): number { return this.end - this.pos; }
   done(): void {
     if (this.pos !== this.end) bad(`${this.end - this.pos} byte(s) left over after the payload`);
   }
@@ -72,6 +73,12 @@ function readValue(r: Reader, type: ValueTypeName): number | boolean {
       return b === 1;
     }
   }
+}
+
+/** [FP-4.1] 0 (the protocol maximum) or at least MIN_RECEIVE_FRAME */
+function checkMaxFrame(n: number): number {
+  if (n !== 0 && n < MIN_RECEIVE_FRAME) bad(`max receive frame ${n} is below ${MIN_RECEIVE_FRAME}`);
+  return n;
 }
 
 function readValueType(r: Reader): ValueTypeName {
@@ -117,7 +124,10 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         channels.push({ id, type: valueType, name, unit: r.str(1, MAX_UNIT, 'unit') });
       }
       if (!DEVICE_ID_PATTERN.test(deviceId)) bad(`device id ${JSON.stringify(deviceId)} is not allowed`);
-      frame = { type: 'hello', session, deviceId, firmware, channels };
+      // [FP-4.1] an optional trailing u16, max receive frame; any other leftover is refused by done()
+      frame = r.left() === 2
+        ? { type: 'hello', session, deviceId, firmware, channels, maxFrame: checkMaxFrame(r.u16()) }
+        : { type: 'hello', session, deviceId, firmware, channels };
       break;
     }
     case FrameType.READINGS: {
@@ -223,7 +233,9 @@ export function encodeFrame(frame: Frame): Uint8Array {
         return { id: uint(c.id, 8, 'channel id'), type: valueTypeCode(c.type), name, unit: utf8(c.unit, MAX_UNIT, 'unit') };
       });
       if (new Set(channels.map((c) => c.id)).size !== channels.length) bad('a channel id is declared twice');
-      const size = 4 + 1 + id.length + 1 + fw.length + 1 + channels.reduce((n, c) => n + 4 + c.name.length + c.unit.length, 0);
+      const maxFrame = frame.maxFrame === undefined ? undefined : checkMaxFrame(uint(frame.maxFrame, 16, 'max receive frame'));
+      const size = 4 + 1 + id.length + 1 + fw.length + 1 + channels.reduce((n, c) => n + 4 + c.name.length + c.unit.length, 0)
+        + (maxFrame === undefined ? 0 : 2);
       const w = new Writer(size);
       w.u32(uint(frame.session, 32, 'session'));
       w.u8(id.length); w.raw(id);
@@ -234,6 +246,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
         w.u8(c.name.length); w.raw(c.name);
         w.u8(c.unit.length); w.raw(c.unit);
       }
+      if (maxFrame !== undefined) w.u16(maxFrame);
       return w.finish(FrameType.HELLO, 0, 0);
     }
     case 'readings': {

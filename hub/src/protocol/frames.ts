@@ -29,6 +29,8 @@ export const MAX_NAME = 64;
 export const MAX_UNIT = 16;
 export const MAX_FIRMWARE = 64;
 export const MAX_COMMAND_TEXT = 4096;
+/** [FP-4.1] smallest `max receive frame` a HELLO may state (0 means the protocol maximum) */
+export const MIN_RECEIVE_FRAME = 64;
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 // [FP-4.2] header flag bit 0 of READINGS
 export const FLAG_ABS_TIME = 0x01;
@@ -54,6 +56,11 @@ export interface HelloFrame {
   deviceId: string;
   firmware: string;
   channels: ChannelDescriptor[];
+  /**
+   * [FP-4.1] the largest frame the device can receive, in bytes (header and checksum included);
+   * 0 or absent means the protocol maximum. Present only when the HELLO carries the field.
+   */
+  maxFrame?: number;
 }
 export interface ReadingsFrame {
   type: 'readings';

@@ -1,5 +1,5 @@
 // Seeded random frames of every type, for round-trip and agreement tests of the codecs.
-import type { Frame, Sample, ValueTypeName } from '../../src/protocol/index.ts';
+import { MIN_RECEIVE_FRAME, type Frame, type HelloFrame, type Sample, type ValueTypeName } from '../../src/protocol/index.ts';
 import { randomInt } from './random.ts';
 
 export const TYPES: ValueTypeName[] = ['f32', 'f64', 'i32', 'bool'];
@@ -28,11 +28,15 @@ export function randomFrame(rand: () => number): Frame {
   switch (randomInt(rand, 0, 6)) {
     case 0: {
       const ids = [...new Set(Array.from({ length: randomInt(rand, 0, 64) }, () => randomInt(rand, 0, 255)))];
-      return {
+      const hello: HelloFrame = {
         type: 'hello', session: randomInt(rand, 0, 2 ** 32 - 1), deviceId: 'dev:' + randomInt(rand, 0, 1e9),
         firmware: randomString(rand, 64),
         channels: ids.map((id) => ({ id, type: TYPES[randomInt(rand, 0, 3)], name: 'c' + randomString(rand, 63), unit: randomString(rand, 16) })),
       };
+      // [FP-4.1.5] both forms: without the max receive frame, and with 0, the smallest, or any larger limit
+      const form = randomInt(rand, 0, 5);
+      if (form >= 3) hello.maxFrame = form === 3 ? 0 : form === 4 ? MIN_RECEIVE_FRAME : randomInt(rand, MIN_RECEIVE_FRAME, 0xffff);
+      return hello;
     }
     case 1: {
       const samples: Sample[] = Array.from({ length: randomInt(rand, 1, 120) }, () => {

@@ -98,7 +98,9 @@ static void print_frame(const tf_frame *f) {
       print_str(c.unit);
       putchar('}');
     }
-    printf("]}");
+    putchar(']');
+    if (f->u.hello.has_max_frame) printf(",\"maxFrame\":%u", f->u.hello.max_frame);
+    putchar('}');
     break;
   }
   case TF_TYPE_READINGS: {
@@ -157,6 +159,9 @@ static int reencode(const tf_frame *f, uint8_t *buf, size_t cap) {
     tf_channel channels[TF_MAX_CHANNELS];
     uint8_t n = 0;
     for (tf_hello_channels(f, &it); n < TF_MAX_CHANNELS && tf_hello_next(&it, &channels[n]); n++) {}
+    if (f->u.hello.has_max_frame)
+      return tf_encode_hello_max_frame(buf, cap, f->u.hello.session, f->u.hello.device_id, f->u.hello.firmware, channels,
+                                       n, f->u.hello.max_frame);
     return tf_encode_hello(buf, cap, f->u.hello.session, f->u.hello.device_id, f->u.hello.firmware, channels, n);
   }
   case TF_TYPE_READINGS: {
@@ -330,6 +335,15 @@ static int run_encode(void) {
     print_cstr(out_line);
     printf("}\n");
   }
+
+  /* [FP-4.1.5] the same HELLO ending in a max receive frame: the smallest allowed, and 0 */
+  emit_frame("hello-max-frame", tf_encode_hello_max_frame(out_bytes, sizeof out_bytes, 0xDEADBEEFu,
+                                                          tf_cstr("esp32-kitchen:01"), tf_cstr("2.1.0-rc1"), channels,
+                                                          4, TF_MIN_RX_FRAME));
+  emit_frame("hello-max-frame-0", tf_encode_hello_max_frame(out_bytes, sizeof out_bytes, 1, tf_cstr("d"), tf_cstr(""),
+                                                            NULL, 0, 0));
+  emit_error("refuse-max-frame-63", tf_encode_hello_max_frame(out_bytes, sizeof out_bytes, 1, tf_cstr("d"), tf_cstr(""),
+                                                              NULL, 0, TF_MIN_RX_FRAME - 1));
 
   /* all four value types, absolute time, extreme offsets and values, via the builder */
   tf_readings_begin(&b, out_bytes, sizeof out_bytes, 42, true, 1732550400000u);
