@@ -14,6 +14,8 @@ import type { View } from './view.ts';
 /** one point per channel per window: at most 600 per chart, however fast the device */
 const SEED_WINDOW = '100ms';
 const MAX_HELD = 50_000;
+/** rejects counted this recently explain an empty chart */
+const REJECTS_RECENT_MS = 120_000;
 
 export function devicePageView(id: string, api: Api, store: DeviceStore, live: LiveClient): View {
   const element = h('div', { class: 'page', 'data-testid': 'device-page', 'data-device-id': id },
@@ -74,14 +76,35 @@ function build(element: HTMLElement, device: DeviceView, api: Api, store: Device
         fact('Status', status), fact('Last seen', lastSeen), fact('Firmware', firmware),
         fact('Readings/s', rate), fact('Data loss', loss))),
     h('section', { class: 'section' },
-      h('header', { class: 'section-head' }, h('h2', null, 'Live'), h('span', { class: 'muted' }, `last ${LIVE_WINDOW_S} s`)),
+      h('header', { class: 'section-head' }, h('h2', null, 'Live'), h('span', { class: 'muted' }, `last ${LIVE_WINDOW_S} s, local time`),
+        h('span', { class: 'spacer' }), h('a', { href: '#/fleet', 'data-testid': 'fleet-link' }, 'Compare devices →')),
       grid, device.channels.length ? null : noChannels),
     history.element,
     commands.element);
 
+  // An empty chart says why when the device's counters or status know: readings the hub rejected
+  // (a device clock off by more than 5 minutes is the usual cause), or the device being offline.
+  let rejectedSeen = store.entries.get(id)?.device.counters.rejected ?? device.counters.rejected;
+  let rejectedGrewAt = 0;
+  const emptyReason = (): string | null => {
+    const entry = store.entries.get(id);
+    const now = Date.now();
+    const counters = entry?.device.counters ?? device.counters;
+    if (counters.rejected > rejectedSeen) {
+      rejectedSeen = counters.rejected;
+      rejectedGrewAt = now;
+    }
+    if (counters.rejected > 0 && (now - rejectedGrewAt < REJECTS_RECENT_MS || counters.readings === 0)) {
+      return `${counters.rejected.toLocaleString()} rejected by the hub: device clock off?`;
+    }
+    if (entry && !entry.online) return `device offline, last seen ${relativeTime(entry.lastSeen, now)}`;
+    return null;
+  };
+
   const charts = new Map<string, LiveChart>();
   const addChart = (channel: ChannelView) => {
-    const chart = new LiveChart(channel, charts.size);
+    const chart = new LiveChart(channel, charts.size, { emptyReason });
+    if (grid.hasAttribute('data-seeded')) chart.loaded();
     charts.set(channel.name, chart);
     grid.appendChild(chart.element);
     noChannels.remove();
@@ -120,6 +143,7 @@ function build(element: HTMLElement, device: DeviceView, api: Api, store: Device
       if (firstLive === undefined || p.time < firstLive) chartFor(p.channel).push(p.time, p.value);
     }
     for (const [channel, points] of waiting) for (const p of points) chartFor(channel).push(p.time, p.value);
+    for (const chart of charts.values()) chart.loaded();
     grid.setAttribute('data-seeded', 'true');
   };
   const seed = () => {
