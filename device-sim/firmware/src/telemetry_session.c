@@ -50,13 +50,21 @@ static bool transmit(tfs_session *s, const uint8_t *frame, size_t len) {
   return true;
 }
 
+/* [FP-4.1] HELLO into tx; [FP-4.1.5] with the max receive frame when the config states one */
+static int encode_hello(tfs_session *s) {
+  const tfs_config *c = &s->cfg;
+  if (c->max_rx_frame)
+    return tf_encode_hello_max_frame(c->tx, c->tx_cap, c->session, c->device_id, c->firmware, c->channels,
+                                     c->channel_count, c->max_rx_frame);
+  return tf_encode_hello(c->tx, c->tx_cap, c->session, c->device_id, c->firmware, c->channels, c->channel_count);
+}
+
 static void send_hello(tfs_session *s) {
   int n;
   s->ready = false;
   s->last_hello_ms = now(s);
   if (!s->link) return;
-  n = tf_encode_hello(s->cfg.tx, s->cfg.tx_cap, s->cfg.session, s->cfg.device_id, s->cfg.firmware, s->cfg.channels,
-                      s->cfg.channel_count);
+  n = encode_hello(s);
   if (n > 0 && transmit(s, s->cfg.tx, (size_t)n)) s->stats.hellos++;
 }
 
@@ -257,8 +265,7 @@ int tfs_init(tfs_session *s, const tfs_config *cfg) {
   s->window = s->cfg.window;
   s->next_seq = 1;
   /* the HELLO must encode: a HELLO the hub would refuse is a configuration error */
-  n = tf_encode_hello(s->cfg.tx, s->cfg.tx_cap, s->cfg.session, s->cfg.device_id, s->cfg.firmware, s->cfg.channels,
-                      s->cfg.channel_count);
+  n = encode_hello(s);
   return n < 0 ? n : 0;
 }
 

@@ -80,6 +80,10 @@ typedef struct {
   const tf_channel *channels;
   uint8_t channel_count;
   uint32_t session; /* [FP-5.1] pick a new one at every boot: random, or a boot counter */
+  /* [FP-4.1.5] the largest frame the caller can receive (its receive buffer, in frame bytes),
+   * sent in every HELLO: the hub then sends no COMMAND larger than that. 0: not sent, the hub
+   * may send frames up to the protocol maximum. 1-63 are refused by tfs_init. */
+  uint16_t max_rx_frame;
 
   /* memory */
   uint8_t *ring;    /* TFS_RING_SIZE(slots, frame_cap) bytes */

@@ -26,15 +26,18 @@ static const tf_channel CHANNELS[] = {
 // frame is dropped (stats.dropped_frames) and the device starts a new session at the next resume.
 #define FRAME_CAP TF_READINGS_SIZE(1, TF_SAMPLE_SIZE(TF_VT_F32))
 static uint8_t ring[TFS_RING_SIZE(12, FRAME_CAP)];
-// HELLO, COMMAND_RESULT and HEARTBEAT are built here: the HELLO is 59 bytes.
+// HELLO, COMMAND_RESULT and HEARTBEAT are built here: the HELLO is 76 bytes.
 static uint8_t tx[96];
 // [FP-4.5.1] the last 3 command results, so a repeated command id is not run twice
 static tfs_result results[3];
 static tfs_session session;
 
 // Frame lines from the hub: ACK and ERROR are short; a COMMAND line longer than this is
-// dropped, and the hub reports the command as timed out.
+// dropped (FP-8.4).
 #define RX_LINE_CAP 176
+// [FP-4.1.5] The largest frame such a line holds ('@', base64, room for a '\r'): 129 bytes. The
+// HELLO states it, so the hub never sends a longer COMMAND: it fails one at once instead.
+#define MAX_RX_FRAME ((RX_LINE_CAP - 2) / 4 * 3)
 static char rx[RX_LINE_CAP];
 static size_t rx_len;
 static bool rx_overflow;
@@ -128,6 +131,7 @@ void setup() {
   cfg.channels = CHANNELS;
   cfg.channel_count = 1;
   cfg.session = random_session(NULL); // [FP-5.1] a new session at every boot
+  cfg.max_rx_frame = MAX_RX_FRAME;     // [FP-4.1.5] no COMMAND larger than rx can take
   cfg.ring = ring;
   cfg.ring_size = sizeof ring;
   cfg.frame_cap = FRAME_CAP;

@@ -50,6 +50,7 @@ int main(void) {
   cfg.channels = channels;
   cfg.channel_count = 1;
   cfg.session = ticks;
+  cfg.max_rx_frame = (sizeof rx - 2) / 4 * 3; /* [FP-4.1.5] what a line in rx can hold */
   cfg.ring = ring;
   cfg.ring_size = sizeof ring;
   cfg.frame_cap = FRAME_CAP;

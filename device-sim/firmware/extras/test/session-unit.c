@@ -26,6 +26,8 @@ typedef struct {
   uint8_t type;
   uint32_t seq;
   uint32_t session;  /* HELLO */
+  bool has_max_frame; /* HELLO [FP-4.1.5] */
+  uint16_t max_frame;
   uint64_t base;     /* READINGS */
   uint32_t id;       /* COMMAND_RESULT */
   uint8_t status;
@@ -46,7 +48,11 @@ static bool on_send(void *ctx, const uint8_t *bytes, size_t len) {
   memset(o, 0, sizeof *o);
   o->type = f.type;
   o->seq = f.seq;
-  if (f.type == TF_TYPE_HELLO) o->session = f.u.hello.session;
+  if (f.type == TF_TYPE_HELLO) {
+    o->session = f.u.hello.session;
+    o->has_max_frame = f.u.hello.has_max_frame;
+    o->max_frame = f.u.hello.max_frame;
+  }
   if (f.type == TF_TYPE_READINGS) o->base = f.u.readings.base_time;
   if (f.type == TF_TYPE_COMMAND_RESULT) {
     o->id = f.u.command_result.id;
@@ -351,12 +357,45 @@ static void test_config_errors(void) {
   CHECK(tfs_init(&s, &cfg) == -TF_ERR_NO_SPACE);
 }
 
+/* [FP-4.1.5] max_rx_frame goes out in every HELLO; 0 sends none; 1-63 is a config error */
+static void test_max_rx_frame(void) {
+  tfs_session s;
+  tfs_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.device_id = tf_cstr("unit-2");
+  cfg.channels = channels;
+  cfg.channel_count = 1;
+  cfg.ring = ring;
+  cfg.ring_size = sizeof ring;
+  cfg.frame_cap = FRAME_CAP;
+  cfg.tx = tx;
+  cfg.tx_cap = sizeof tx;
+  cfg.send = on_send;
+  cfg.now_ms = on_now;
+  cfg.max_rx_frame = 63;
+  CHECK(tfs_init(&s, &cfg) == -TF_ERR_BAD_PAYLOAD);
+  cfg.max_rx_frame = 129;
+  CHECK(tfs_init(&s, &cfg) == 0);
+  nsent = 0;
+  tfs_link_up(&s);
+  CHECK(nsent == 1 && sent[0].type == TF_TYPE_HELLO && sent[0].has_max_frame && sent[0].max_frame == 129);
+  clock_ms += 1000;
+  hub_error(&s, TF_ERR_NO_HELLO); /* a HELLO sent again states it again */
+  CHECK(nsent == 2 && sent[1].type == TF_TYPE_HELLO && sent[1].has_max_frame && sent[1].max_frame == 129);
+  cfg.max_rx_frame = 0;
+  CHECK(tfs_init(&s, &cfg) == 0);
+  nsent = 0;
+  tfs_link_up(&s);
+  CHECK(nsent == 1 && sent[0].type == TF_TYPE_HELLO && !sent[0].has_max_frame);
+}
+
 int main(void) {
   test_resume_window_and_acks();
   test_commands();
   test_ring_full();
   test_seq_wrap();
   test_config_errors();
+  test_max_rx_frame();
   printf("checks %d failed %d\n", checks, failed);
   return failed ? 1 : 0;
 }
