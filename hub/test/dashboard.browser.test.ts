@@ -187,6 +187,7 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard in headless Chromium', () => {
   it('loads history and downloads exactly the stored rows as CSV', async () => {
     await byTestId('history-channel').selectOption('count');
     await byTestId('history-preset').selectOption({ label: 'Last 15 min' });
+    await byTestId('history-every').selectOption('');
     await byTestId('history-load').click();
     await waitText('history-summary', /points · raw/);
     const summary = (await byTestId('history-summary').textContent())!.replace(/,/g, '');
@@ -198,6 +199,8 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard in headless Chromium', () => {
     expect(Number(await byTestId('history-chart').getAttribute('data-points'))).toBe(sentCount.length);
     expect(await page.locator('[data-testid="history-chart"] canvas').count()).toBeGreaterThan(0);
 
+    // the hub writes UTC, and so does the download once the page shows UTC
+    await byTestId('history-zone').selectOption('utc');
     const [download] = await Promise.all([page.waitForEvent('download'), byTestId('history-csv').click()]);
     expect(download.suggestedFilename()).toBe(`${DEVICE}-readings.csv`);
     const csv = readFileSync((await download.path())!, 'utf8').trimEnd().split('\n');
