@@ -1,6 +1,7 @@
-// A lean protocol-speaking device for load generation: HELLO, re-stamped READINGS frames, and
-// cumulative ACKs, with nothing else (no store-and-forward buffer of frame copies), so one process
-// can drive thousands of connections or tens of thousands of frames per second.
+// A lean protocol-speaking device for load generation: HELLO, re-stamped READINGS frames,
+// cumulative ACKs and an immediate `succeeded` to every COMMAND, with nothing else (no
+// store-and-forward buffer of frame copies), so one process can drive thousands of connections or
+// tens of thousands of frames per second.
 import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
@@ -37,6 +38,7 @@ export class BenchDevice {
   sent = 0;
   acked = 0;
   errors = 0;
+  commandsAnswered = 0;
   closedUnexpectedly = false;
   onAck: ((device: BenchDevice, seq: number) => void) | null = null;
   private closing = false;
@@ -67,6 +69,10 @@ export class BenchDevice {
             this.acked = frame.ackedSeq;
             this.onAck?.(this, frame.ackedSeq);
           }
+        } else if (frame.type === 'command') {
+          // answered at once: the cluster scenario times the hub's side of a command's round trip
+          this.commandsAnswered++;
+          ws.send(encodeFrame({ type: 'command_result', id: frame.id, status: 'succeeded', payload: '{}' }));
         } else if (frame.type === 'error') {
           this.errors++;
         }

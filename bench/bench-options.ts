@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './children.ts';
 
-export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation'] as const;
+export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation', 'cluster'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -31,6 +31,12 @@ export interface BenchOptions {
   isolationRate: number;
   /** isolation: points preloaded for the device the heavy history queries read */
   isolationPoints: number;
+  /** cluster: devices streaming through HAProxy when a hub is killed (fewer if file descriptors run out) */
+  failoverDevices: number;
+  /** cluster: total READINGS frames per second of the devices timed to /ws/live on both hubs */
+  clusterRate: number;
+  /** cluster: commands timed, half POSTed to the device's hub and half to the other */
+  clusterCommands: number;
   /** false: InfluxDB rows are skipped even when influxd is installed */
   influx: boolean;
   /** write hub CPU profiles (node --cpu-prof) to resultsDir/profiles */
@@ -67,6 +73,9 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   historyRuns: 9,
   isolationRate: 20,
   isolationPoints: 3_000_000,
+  failoverDevices: 1000,
+  clusterRate: 1000,
+  clusterCommands: 200,
   influx: true,
   profile: false,
   dataRoot: tmpdir(),
@@ -102,6 +111,9 @@ export const SMOKE_OPTIONS: Partial<BenchOptions> = {
   historyPoints: 3600,
   historyRuns: 3,
   isolationPoints: 20_000,
+  failoverDevices: 20,
+  clusterRate: 50,
+  clusterCommands: 10,
 };
 
 export const USAGE = `npm run bench -- [flags]
@@ -119,6 +131,10 @@ export const USAGE = `npm run bench -- [flags]
   --history-points N   points in the history series (default ${DEFAULT_OPTIONS.historyPoints}, one day at 1 Hz)
   --isolation-rate N   isolation: frames/s per good device, open loop (default ${DEFAULT_OPTIONS.isolationRate})
   --isolation-points N isolation: points preloaded for the heavy history queries (default ${DEFAULT_OPTIONS.isolationPoints})
+  --failover-devices N cluster: devices behind HAProxy when a hub is killed (default ${DEFAULT_OPTIONS.failoverDevices}; fewer
+                       if the file descriptor limit is lower than HAProxy needs)
+  --cluster-rate N     cluster: frames/s of the devices timed to /ws/live (default ${DEFAULT_OPTIONS.clusterRate})
+  --cluster-commands N cluster: commands timed, half to each hub (default ${DEFAULT_OPTIONS.clusterCommands})
   --no-influx          skip the InfluxDB rows even if influxd is installed
   --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
   --hub-batch-size N   hubs' readings per store write (default: the hub's own)
@@ -200,6 +216,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--history-points': options.historyPoints = positive(flag, value()); break;
       case '--isolation-rate': options.isolationRate = positive(flag, value(), false); break;
       case '--isolation-points': options.isolationPoints = positive(flag, value()); break;
+      case '--failover-devices': options.failoverDevices = positive(flag, value()); break;
+      case '--cluster-rate': options.clusterRate = positive(flag, value(), false); break;
+      case '--cluster-commands': options.clusterCommands = Math.max(2, positive(flag, value())); break;
       case '--no-influx': options.influx = false; break;
       case '--profile': options.profile = true; break;
       case '--soak': options.soak = parseDuration(flag, value()); break;

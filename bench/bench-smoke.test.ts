@@ -9,14 +9,15 @@ import { DEFAULT_OPTIONS, parseArgs, SCENARIOS, SMOKE_OPTIONS, UsageError, type 
 import { runningChildren } from './children.ts';
 import { formatTable, type Report } from './report.ts';
 import { expectedRowKeys, runBench } from './run-bench.ts';
+import { clusterPartsMissing } from './scenario-cluster.ts';
 import { runSoakBench, SOAK_SUMMARY_KEYS } from './run-soak.ts';
 import { soakIntervalMs } from './scenario-soak.ts';
 
 const resultsDir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
 afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
 
-/** Figures that are right at zero: readings lost. */
-const ZERO_FIGURES = new Set(['lost']);
+/** Figures that are right at zero: readings lost, devices that never streamed again after a failover. */
+const ZERO_FIGURES = new Set(['lost', 'notRecovered']);
 
 function expectRowsComplete(options: BenchOptions, report: Report): void {
   const table = formatTable(report.rows);
@@ -38,8 +39,8 @@ function expectRowsComplete(options: BenchOptions, report: Report): void {
 }
 
 it('runs every scenario at tiny sizes and reports every row with finite positive figures', async () => {
-  // isolation runs in the next test, on its own clock
-  const options: BenchOptions = { ...DEFAULT_OPTIONS, ...SMOKE_OPTIONS, resultsDir, scenarios: SCENARIOS.filter((s) => s !== 'isolation') };
+  // isolation and cluster run in tests of their own, on their own clocks
+  const options: BenchOptions = { ...DEFAULT_OPTIONS, ...SMOKE_OPTIONS, resultsDir, scenarios: SCENARIOS.filter((s) => s !== 'isolation' && s !== 'cluster') };
   expectRowsComplete(options, await runBench(options));
 }, 120_000);
 
@@ -50,6 +51,15 @@ it('measures good devices alone and beside each abuser, losing none of their rea
   const table = formatTable(report.rows);
   for (const row of report.rows) expect(row.values.countedBack, `${row.key}\n${table}`).toBe(row.values.sent);
 }, 90_000);
+
+// without nats-server, PostgreSQL or haproxy the scenario only reports skipped rows: nothing to smoke
+it.skipIf(clusterPartsMissing().length > 0)('cluster: ingest, live and commands across two hubs, and a hub killed under a fleet behind HAProxy', async () => {
+  const options: BenchOptions = { ...DEFAULT_OPTIONS, ...SMOKE_OPTIONS, resultsDir, scenarios: ['cluster'] };
+  const report = await runBench(options);
+  expectRowsComplete(options, report);
+  const failover = report.rows.find((r) => r.key === 'cluster.failover')!;
+  if (!failover.skipped) expect(failover.values.devices, formatTable(report.rows)).toBe(SMOKE_OPTIONS.failoverDevices);
+}, 120_000);
 
 it('parses soak flags: durations, and the soak\'s own defaults unless given', () => {
   const soak = parseArgs(['--soak', '10m']) as BenchOptions;

@@ -2,13 +2,15 @@
 // not what is measured), starts the hub on 127.0.0.1:0 with a temp data dir, and answers the
 // parent's requests for memory figures. It can preload one long series into the embedded store
 // before the hub opens it, and keep the hub's default per-device budgets. Modes: the embedded store, InfluxDB, or decode-only with a
-// counting store handed to startHub in place of a database.
+// counting store handed to startHub in place of a database. With `cluster` the hub runs in cluster
+// mode (PostgreSQL + NATS, with InfluxDB) and its devices are provisioned into PostgreSQL.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { hashToken } from '../hub/src/auth/tokens.ts';
 import type { HubOptions } from '../hub/src/config.ts';
+import { connectPostgres, migrate } from '../hub/src/cluster/postgres.ts';
 import { createSqliteRegistry } from '../hub/src/registry/sqlite-registry.ts';
 import { startHub } from '../hub/src/start-hub.ts';
 import type { Reading } from '../hub/src/store/store.ts';
@@ -33,6 +35,13 @@ export interface HubChildConfig {
    * raising them out of the way: for the isolation scenario, where a device over them is the point.
    */
   defaultBudgets?: boolean;
+  /**
+   * Cluster mode: the hub takes its registry, commands, sessions, live bus and presence from
+   * PostgreSQL and NATS (mode influx). Devices go into PostgreSQL; hubs sharing it may list the
+   * same ranges (ids there already are left alone). Connection limits per address are raised: in
+   * a cluster every device comes through the load balancer's one address.
+   */
+  cluster?: { natsServers: string[]; postgresUrl: string; hubId: string };
   /** embedded: `points` readings at 1 Hz from `startTime`, written into readings.db before the hub starts */
   seed?: { deviceId: string; channel: string; points: number; startTime: number };
 }
@@ -63,14 +72,17 @@ const dataDir = mkdtempSync(join(config.dataRoot ?? tmpdir(), `bench-hub-${confi
 const log = pino({ level: process.env.BENCH_HUB_LOG ?? 'warn' });
 
 try {
-  const registry = createSqliteRegistry({ path: join(dataDir, 'registry.db') });
-  for (const range of config.devices) {
-    for (let i = range.from; i < range.from + range.count; i++) {
-      const id = deviceId(range.prefix, i);
-      await registry.create({ id, name: id, tokenHash: hashToken(deviceToken(id)), transport: 'ws' });
+  if (config.cluster) await provisionInPostgres(config.cluster.postgresUrl, config.devices);
+  else {
+    const registry = createSqliteRegistry({ path: join(dataDir, 'registry.db') });
+    for (const range of config.devices) {
+      for (let i = range.from; i < range.from + range.count; i++) {
+        const id = deviceId(range.prefix, i);
+        await registry.create({ id, name: id, tokenHash: hashToken(deviceToken(id)), transport: 'ws' });
+      }
     }
+    await registry.close();
   }
-  await registry.close();
 
   let seedMs: number | undefined;
   if (config.seed) {
@@ -99,13 +111,14 @@ try {
       maxReadingsPerSecond: 1_000_000_000,
       maxBytesPerSecond: 1_000_000_000_000,
     }),
+    ...(config.cluster ? { cluster: config.cluster, maxConnectionsPerIp: 1_000_000, maxHttpConnectionsPerIp: 1_000_000 } : {}),
     ...(config.batchSize ? { batchSize: config.batchSize } : {}),
     ...(config.flushIntervalMs ? { flushIntervalMs: config.flushIntervalMs } : {}),
   };
   const counting = config.mode === 'decode-only' ? createCountingStore() : null;
   const hub = await startHub({
     ...options,
-    influxUrl: config.mode === 'influx' ? config.influxUrl : undefined,
+    influxUrl: config.mode === 'influx' || config.cluster ? config.influxUrl : undefined,
     log,
     ...(counting ? { store: counting } : {}),
   });
@@ -140,4 +153,23 @@ try {
 } catch (err) {
   rmSync(dataDir, { recursive: true, force: true });
   failStart(err);
+}
+
+/** The schema first (as a hub would at start), then every device in one statement per 1,000. */
+async function provisionInPostgres(url: string, ranges: DeviceRange[]): Promise<void> {
+  const sql = connectPostgres(url, { max: 1, applicationName: 'telemetry-hub bench' });
+  try {
+    await migrate(sql);
+    const ids = ranges.flatMap((r) => Array.from({ length: r.count }, (_, i) => deviceId(r.prefix, r.from + i)));
+    const now = String(Date.now());
+    for (let i = 0; i < ids.length; i += 1000) {
+      const batch = ids.slice(i, i + 1000);
+      await sql`
+        INSERT INTO devices (id, name, token_hash, transport, created_at)
+        SELECT id, id, token_hash, 'ws', ${now}::bigint FROM unnest(${batch}::text[], ${batch.map((id) => hashToken(deviceToken(id)))}::text[]) AS t(id, token_hash)
+        ON CONFLICT DO NOTHING`;
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }

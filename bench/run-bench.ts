@@ -14,6 +14,7 @@ import { runHistory } from './scenario-history.ts';
 import { runIngest, type IngestResult } from './scenario-ingest.ts';
 import { CHURN_PER_SECOND, FAT_SAMPLES, HISTORY_CONCURRENCY, ISOLATION_ABUSERS, runIsolation, type IsolationPhase, type IsolationResult } from './scenario-isolation.ts';
 import { runLatency } from './scenario-latency.ts';
+import { CLUSTER_ROW_KEYS, clusterSkipReason, FAILOVER_RATE, runCluster, type ClusterResult } from './scenario-cluster.ts';
 import { runMemory } from './scenario-memory.ts';
 import type { BenchContext } from './scenario-support.ts';
 import type { CeilingResult } from './store-ceiling-child.ts';
@@ -27,6 +28,10 @@ export const TARGETS = {
   historyMs: 50,
   /** good devices' ACK p99 beside an abuser, over their p99 alone */
   isolationP99Ratio: 2,
+  /** a cluster-mode hub's ingest over a single-node hub's, both on InfluxDB */
+  clusterIngestRatio: 0.8,
+  /** kill -9 of one hub → every device streaming again */
+  failoverMs: 10_000,
 };
 
 const HUB_BATCH_SIZE = 5000;
@@ -70,6 +75,7 @@ export function expectedRowKeys(options: BenchOptions): string[] {
   if (has('memory')) keys.push(...options.memorySizes.map((n) => `memory.${n}`), 'memory.connect-rate');
   if (has('history')) keys.push('history.embedded', 'history.influx');
   if (has('isolation')) keys.push('isolation.alone', ...ISOLATION_ABUSERS.map((a) => `isolation.${a}`));
+  if (has('cluster')) keys.push(...CLUSTER_ROW_KEYS);
   return keys;
 }
 
@@ -108,7 +114,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   if (options.profile) mkdirSync(ctx.profileDir, { recursive: true });
   const rows: Row[] = [];
   const has = (s: Scenario) => options.scenarios.includes(s);
-  const needsInflux = has('ceilings') || has('ingest') || has('history');
+  const needsInflux = has('ceilings') || has('ingest') || has('history') || has('cluster');
 
   try {
     if (needsInflux) {
@@ -345,6 +351,22 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         for (const kind of ['alone', ...ISOLATION_ABUSERS]) rows.push(errorRow(`isolation.${kind}`, scenario, kind, err));
       }
     }
+
+    // — cluster —
+    if (has('cluster')) {
+      const scenario = 'cluster (PostgreSQL + NATS + InfluxDB)';
+      const skip = clusterSkipReason(ctx);
+      if (skip) {
+        log(`cluster: skipped: ${skip}`);
+        for (const key of CLUSTER_ROW_KEYS) rows.push(skippedRow(key, scenario, CLUSTER_MEASURES[key], skip));
+      } else {
+        try {
+          rows.push(...clusterRows(scenario, await runCluster(ctx)));
+        } catch (err) {
+          for (const key of CLUSTER_ROW_KEYS) rows.push(errorRow(key, scenario, CLUSTER_MEASURES[key], err));
+        }
+      }
+    }
   } finally {
     const influxd = activeInfluxd;
     activeInfluxd = null;
@@ -434,4 +456,83 @@ function isolationRows(scenario: string, r: IsolationResult): Row[] {
     });
   }
   return rows;
+}
+
+const CLUSTER_MEASURES: Record<(typeof CLUSTER_ROW_KEYS)[number], string> = {
+  'cluster.ingest.single': 'hub → InfluxDB, single node (reference)',
+  'cluster.ingest.cluster': 'hub → InfluxDB in cluster mode, same load',
+  'cluster.live.same': 'device on hub A → /ws/live on hub A',
+  'cluster.live.cross': 'device on hub A → /ws/live on hub B',
+  'cluster.command.same': 'command POSTed to hub A, device on A → result recorded',
+  'cluster.command.cross': 'command POSTed to hub B, device on A → result recorded',
+  'cluster.failover': 'kill -9 of 1 of 2 hubs behind HAProxy → every device streaming again',
+};
+
+function clusterRows(scenario: string, r: ClusterResult): Row[] {
+  const seconds = (value: number) => (Number.isFinite(value) ? `${(value / 1000).toFixed(1)} s` : 'never');
+  const ingestValues = (x: IngestResult) => ({ readingsPerSecond: x.readingsPerSecond, framesPerSecond: x.framesPerSecond, hubCpu: x.hubCpu });
+  const ingestNote = (x: IngestResult, extra = '') => [
+    `hub CPU ${percent(x.hubCpu)}, load gen ${percent(x.loadCpu)}`,
+    x.countedBack === x.stored ? `counted back ${si(x.countedBack)} = stored` : `COUNT MISMATCH: stored ${x.stored}, counted back ${x.countedBack}`,
+    x.deviceErrors || x.closedConnections ? `${x.deviceErrors} ERROR frames, ${x.closedConnections} closed` : '',
+    x.foreignCpu > 0.1 ? `processes outside the bench's tree${extra} used ${x.foreignCpu.toFixed(1)} cores` : '',
+  ].filter(Boolean).join('; ');
+  const ingestRatio = r.cluster.readingsPerSecond / r.single.readingsPerSecond;
+  const { live, commands, failover: f } = r;
+  const at = `@ ${si(live.framesPerSecond)} frames/s (${si(live.readingsPerSecond)} readings/s, ${live.devices} devices)`;
+  const liveRatio = live.cross.p99 / live.same.p99;
+  const commandRatio = commands.cross.p99 / commands.same.p99;
+  return [
+    {
+      key: 'cluster.ingest.single', scenario, measure: CLUSTER_MEASURES['cluster.ingest.single'],
+      values: ingestValues(r.single), result: `${si(r.single.readingsPerSecond)} readings/s`, note: ingestNote(r.single),
+    },
+    {
+      key: 'cluster.ingest.cluster', scenario, measure: CLUSTER_MEASURES['cluster.ingest.cluster'],
+      values: { ...ingestValues(r.cluster), ratio: ingestRatio }, result: `${si(r.cluster.readingsPerSecond)} readings/s`,
+      reference: 'single node', ratio: ingestRatio, target: `≥ ${percent(TARGETS.clusterIngestRatio)} of single node`,
+      met: ingestRatio >= TARGETS.clusterIngestRatio, note: ingestNote(r.cluster, ' (PostgreSQL among them)'),
+    },
+    {
+      key: 'cluster.live.same', scenario, measure: `${CLUSTER_MEASURES['cluster.live.same']} ${at}`,
+      values: latencyValues(live.same), result: latencyText(live.same),
+      note: [
+        `both clients at once; on every hub live updates go through NATS`,
+        `hub A CPU ${percent(live.hubCpuA)}, hub B ${percent(live.hubCpuB)}`,
+        `device → ACK p99 ${ms(live.ack.p99)}`,
+        live.sameDropped ? `${live.sameDropped} coalesced` : '',
+        live.foreignCpu > 0.1 ? `processes outside the bench's tree (PostgreSQL among them) used ${live.foreignCpu.toFixed(1)} cores` : '',
+      ].filter(Boolean).join('; '),
+    },
+    {
+      key: 'cluster.live.cross', scenario, measure: `${CLUSTER_MEASURES['cluster.live.cross']} ${at}`,
+      values: latencyValues(live.cross), result: latencyText(live.cross),
+      reference: `same hub (p99 ${ms(live.same.p99)})`, ratio: liveRatio, ratioStyle: 'times',
+      note: live.crossDropped ? `${live.crossDropped} coalesced` : undefined,
+    },
+    {
+      key: 'cluster.command.same', scenario, measure: CLUSTER_MEASURES['cluster.command.same'],
+      values: latencyValues(commands.same), result: latencyText(commands.same),
+      note: `${commands.same.count} commands, one at a time; until the hub that took the POST publishes the result it recorded (seen on its /ws/live); the device answers at once`,
+    },
+    {
+      key: 'cluster.command.cross', scenario, measure: CLUSTER_MEASURES['cluster.command.cross'],
+      values: latencyValues(commands.cross), result: latencyText(commands.cross),
+      reference: `same hub (p99 ${ms(commands.same.p99)})`, ratio: commandRatio, ratioStyle: 'times',
+      note: `${commands.cross.count} commands; B records it, A sends it (hub.<id>.send on NATS), A records the result, B sees it on live.events`,
+    },
+    {
+      key: 'cluster.failover', scenario, measure: `${CLUSTER_MEASURES['cluster.failover']} (${f.devices} devices)`,
+      values: { devices: f.devices, dropped: f.dropped, allMs: f.allMs, droppedP50: f.droppedMs.p50, droppedP99: f.droppedMs.p99, notRecovered: f.notRecovered },
+      result: f.notRecovered ? `${f.notRecovered} of ${f.devices} devices not streaming after ${seconds(60_000)}` : `every device streaming again after ${seconds(f.allMs)}`,
+      target: `≤ ${seconds(TARGETS.failoverMs)}`, met: f.notRecovered === 0 && f.allMs <= TARGETS.failoverMs,
+      note: [
+        f.devices < f.requested ? `${f.requested} asked, ${f.devices} fit the file descriptor limit ${f.fdLimit}` : '',
+        `${f.onVictim} connected to the killed hub, ${f.dropped} connections ended`,
+        f.droppedMs.count ? `those streamed again after p50 ${seconds(f.droppedMs.p50)} · p99 ${seconds(f.droppedMs.p99)} · max ${seconds(f.droppedMs.max)}` : '',
+        `${FAILOVER_RATE} frames/s per device; "streaming again": a frame made after the kill acknowledged`,
+        `survivor holds ${f.survivorConnected}`,
+      ].filter(Boolean).join('; '),
+    },
+  ];
 }

@@ -2,7 +2,7 @@
 // each), through the hub into its store. The rate is what the hub counted as stored in the
 // measured window; afterwards every reading is counted back through the history API.
 import { deviceId } from './bench-devices.ts';
-import type { HubMode } from './hub-child.ts';
+import type { HubChildConfig, HubMode } from './hub-child.ts';
 import { countBack, hubCounters } from './hub-api.ts';
 import type { LoadStopResult } from './load-child.ts';
 import { cpuOver, startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
@@ -32,18 +32,31 @@ export interface IngestResult {
   closedConnections: number;
 }
 
-export async function runIngest(ctx: BenchContext, mode: HubMode, overrides: { seconds?: number; verify?: boolean } = {}): Promise<IngestResult> {
+export interface IngestOverrides {
+  seconds?: number;
+  verify?: boolean;
+  /** the hub's InfluxDB database URL (default: a fresh database on the bench's influxd) */
+  influxUrl?: string;
+  /** cluster mode for the hub (see HubChildConfig) */
+  cluster?: HubChildConfig['cluster'];
+  /** names the hub's and generators' logs */
+  label?: string;
+}
+
+export async function runIngest(ctx: BenchContext, mode: HubMode, overrides: IngestOverrides = {}): Promise<IngestResult> {
   const { options } = ctx;
   const seconds = overrides.seconds ?? options.seconds;
   const range = { prefix: 'dev-', from: 0, count: options.devices };
   let hub: RunningHub | null = null;
   let loads: Child[] = [];
   try {
-    hub = await startHubChild(ctx, `ingest-${mode}`, {
+    const label = overrides.label ?? `ingest-${mode}`;
+    hub = await startHubChild(ctx, label, {
       mode, devices: [range],
-      influxUrl: ctx.influxUrl ? `${ctx.influxUrl}/bench_hub_${Date.now()}` : undefined,
+      influxUrl: overrides.influxUrl ?? (ctx.influxUrl ? `${ctx.influxUrl}/bench_hub_${Date.now()}` : undefined),
+      cluster: overrides.cluster,
     });
-    loads = (await startLoadChildren(ctx, `ingest-${mode}`, hub.url, range, options.loadProcs)).children;
+    loads = (await startLoadChildren(ctx, label, hub.url, range, options.loadProcs)).children;
     const connected = await Promise.all(loads.map((c) => c.call<{ connected: number; failed: number; firstError?: string }>('connect', { concurrency: 100 })));
     const failed = connected.reduce((n, c) => n + c.failed, 0);
     if (failed) throw new Error(`${failed} devices did not connect: ${connected.find((c) => c.firstError)?.firstError}`);

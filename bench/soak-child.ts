@@ -1,6 +1,7 @@
 // A load generator process for the soak: a range of store-and-forward devices streaming at a fixed
 // rate, each dropping its connection at random. The parent reads its counters once per interval
 // and, at the end, how many frames each device made, to check every one of them was stored once.
+// The cluster scenario's failover fleet is one of these, without random drops.
 import { deviceId, deviceToken, type DeviceRange } from './bench-devices.ts';
 import { withConcurrency } from './bench-device.ts';
 import { announce, serveRpc } from './child-rpc.ts';
@@ -48,6 +49,8 @@ for (let i = 0; i < config.range.count; i++) {
   }));
 }
 
+const closesAtWatch = new Map<SoakDevice, number>();
+
 function snapshot(): SoakSnapshot {
   const s: SoakSnapshot = {
     devices: devices.length, online: 0, generated: 0, sent: 0, acked: 0, anomalies: 0, anomalyExamples: [],
@@ -94,6 +97,21 @@ serveRpc({
     while (devices.some((d) => !d.drained) && performance.now() - started < params.timeoutMs) await sleep(20);
     const undrained = devices.filter((d) => !d.drained).length;
     return { drained: undrained === 0, undrained, ms: performance.now() - started, snapshot: snapshot() };
+  },
+
+  /** Failover: from now on, each device notes when a frame it makes from here on is acknowledged. */
+  watch() {
+    for (const d of devices) {
+      d.watchFrom = d.generated;
+      d.recoveredAt = null;
+      closesAtWatch.set(d, d.counters.unexpectedCloses);
+    }
+    return true;
+  },
+
+  /** When each device was streaming again (Date.now(), null: not yet), and whether its connection dropped since `watch`. */
+  recovery() {
+    return devices.map((d) => ({ at: d.recoveredAt, dropped: d.counters.unexpectedCloses > (closesAtWatch.get(d) ?? 0), online: d.online }));
   },
 
   /** Frames each device made: its readings carry the counts 1 … frames × samplesPerFrame. */

@@ -42,6 +42,12 @@ export class SoakDevice {
   sentUpTo = 0;
   online = false;
   readonly counters: SoakDeviceCounters = { connects: 0, drops: 0, unexpectedCloses: 0, failedConnects: 0, heldFrames: 0, resentFrames: 0, errorFrames: 0 };
+  /**
+   * Failover timing: `recoveredAt` is when an ACK first covered a frame made after `watchFrom`
+   * (the newest frame when watching began), i.e. when the device was streaming again.
+   */
+  watchFrom = Infinity;
+  recoveredAt: number | null = null;
   /** what a correct hub never does (an ACK beyond the frames sent, a resume point behind an earlier ACK) */
   readonly anomalies: string[] = [];
 
@@ -236,6 +242,7 @@ export class SoakDevice {
     }
     this.kept.splice(0, ackedSeq - this.acked);
     this.acked = ackedSeq;
+    if (this.recoveredAt === null && ackedSeq > this.watchFrom) this.recoveredAt = Date.now();
   }
 
   private write(frame: Uint8Array, seq: number): void {
