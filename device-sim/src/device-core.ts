@@ -30,6 +30,11 @@ export interface DeviceOptions {
    * (a device that trusts its RTC). Unset: the device follows the hub's clock [FP-4.2.3].
    */
   clockSkewMs?: number;
+  /**
+   * [FP-4.1.5] the largest frame this device can receive, stated in its HELLO: the hub then sends
+   * no COMMAND larger than that. Unset: the HELLO leaves the field out (the protocol maximum).
+   */
+  maxFrame?: number;
   /** Fault injection: the bytes put on the wire for a new READINGS frame. The kept copy stays intact. */
   tamper?: (bytes: Uint8Array) => Uint8Array;
 }
@@ -111,8 +116,9 @@ export abstract class DeviceCore extends EventEmitter<DeviceEvents> {
   protected readonly strictResume: boolean = false;
 
   protected helloBytes(): Uint8Array {
-    const { deviceId, firmware, channels } = this.options;
-    return encodeFrame({ type: 'hello', session: this.currentSession, deviceId, firmware: firmware ?? 'sim-1.0', channels });
+    const { deviceId, firmware, channels, maxFrame } = this.options;
+    const hello = { type: 'hello', session: this.currentSession, deviceId, firmware: firmware ?? 'sim-1.0', channels } as const;
+    return encodeFrame(maxFrame === undefined ? hello : { ...hello, maxFrame });
   }
 
   /** Frames from the hub, whatever carried them. */

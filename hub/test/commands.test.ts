@@ -2,7 +2,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import type { CommandFrame } from '../src/protocol/index.ts';
+import { encodeFrame, type CommandFrame } from '../src/protocol/index.ts';
 import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
 
 interface CommandView { id: number; status: string; result: unknown; name: string; args: unknown }
@@ -228,5 +228,84 @@ describe('commands: bounded backlog per device', () => {
     expect(seen).toEqual([mine.id]);
     for (const id of oldIds) expect((await status(hub, 'dev-b', id)).status).toBe('failed');
     live.close();
+  });
+});
+
+describe('commands: the device\'s max receive frame [FP-4.1.5, FP-4.4.1]', () => {
+  const hubs: TestHub[] = [];
+  afterEach(async () => {
+    await Promise.all(hubs.splice(0).map((h) => h.stop()));
+  });
+
+  /** Bytes of the COMMAND frame the hub would send for this request. */
+  const frameBytes = (name: string, args: object) => encodeFrame({ type: 'command', id: 1, timeoutMs: 1, name, args: JSON.stringify(args) }).length;
+  /** args that make a `ping` COMMAND frame exactly `bytes` long */
+  const argsOfSize = (bytes: number) => ({ p: 'x'.repeat(bytes - frameBytes('ping', { p: '' })) });
+
+  it('a device stating 64 bytes gets commands up to 64; a larger one fails at once, never sent; a device without the field gets it', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    const live = new WebSocket(hub.url.replace('http', 'ws') + '/ws/live', { headers: { authorization: `Bearer ${hub.adminToken}` } });
+    const events: { type: string; command?: CommandView }[] = [];
+    live.on('message', (d) => events.push(JSON.parse(d.toString())));
+    await new Promise((r) => live.on('open', r));
+
+    const seen: number[] = [];
+    const onCommand = (c: CommandFrame) => (seen.push(c.id), { status: 'succeeded' as const, payload: c.args });
+    const small = hub.device('mf-small', await hub.provision('mf-small'), { maxFrame: 64, onCommand });
+    await small.connect();
+
+    const fits = await (await submit(hub, 'mf-small', { name: 'ping', args: argsOfSize(64) })).json();
+    await waitFor(async () => (await status(hub, 'mf-small', fits.id)).status === 'succeeded', 'a 64-byte command delivered');
+
+    const big = argsOfSize(65);
+    const res = await submit(hub, 'mf-small', { name: 'ping', args: big, timeoutMs: 60_000 });
+    expect(res.status).toBe(202);
+    const tooLarge = { status: 'failed', result: { error: 'command too large for the device', maxFrame: 64, frameBytes: 65 } };
+    const refused = await res.json();
+    expect(refused).toMatchObject(tooLarge); // at once, not after its timeout
+    expect(await status(hub, 'mf-small', refused.id)).toMatchObject(tooLarge);
+    const statuses = () => events.filter((e) => e.type === 'command' && e.command!.id === refused.id).map((e) => e.command!.status);
+    await waitFor(() => statuses().includes('failed'), 'failure pushed live');
+    expect(statuses()).toEqual(['queued', 'failed']);
+
+    // a small command after it still goes through; the large one never reached the device
+    const after = await (await submit(hub, 'mf-small', { name: 'ping', args: { n: 1 } })).json();
+    await waitFor(async () => (await status(hub, 'mf-small', after.id)).status === 'succeeded', 'a small command after the refused one');
+    expect(seen).toEqual([fits.id, after.id]);
+
+    // the same command to a device whose HELLO leaves the field out
+    const plain = hub.device('mf-plain', await hub.provision('mf-plain'));
+    await plain.connect();
+    const delivered = await (await submit(hub, 'mf-plain', { name: 'ping', args: { p: 'x'.repeat(4000) } })).json();
+    await waitFor(async () => (await status(hub, 'mf-plain', delivered.id)).status === 'succeeded', 'a large command to a device without a limit');
+    live.close();
+  });
+
+  it('commands queued while the device was offline are checked when its HELLO comes; the limit is per HELLO', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    const token = await hub.provision('mf-queued');
+    const large = await (await submit(hub, 'mf-queued', { name: 'ping', args: argsOfSize(200) })).json();
+    const fits = await (await submit(hub, 'mf-queued', { name: 'ping', args: argsOfSize(100) })).json();
+    expect([large.status, fits.status]).toEqual(['queued', 'queued']);
+
+    const seen: number[] = [];
+    const onCommand = (c: CommandFrame) => (seen.push(c.id), { status: 'succeeded' as const, payload: '' });
+    const device = hub.device('mf-queued', token, { maxFrame: 100, onCommand });
+    await device.connect();
+    await waitFor(async () => (await status(hub, 'mf-queued', fits.id)).status === 'succeeded', 'the command that fits');
+    expect(await status(hub, 'mf-queued', large.id)).toMatchObject({
+      status: 'failed', result: { error: 'command too large for the device', maxFrame: 100, frameBytes: 200 },
+    });
+    expect(seen).toEqual([fits.id]);
+    await device.close();
+
+    // a new HELLO without the field lifts the limit
+    const unlimited = hub.device('mf-queued', token, { onCommand });
+    await unlimited.connect();
+    const later = await (await submit(hub, 'mf-queued', { name: 'ping', args: argsOfSize(200) })).json();
+    await waitFor(async () => (await status(hub, 'mf-queued', later.id)).status === 'succeeded', 'delivered after a HELLO without a limit');
+    expect(seen).toEqual([fits.id, later.id]);
   });
 });

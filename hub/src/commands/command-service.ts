@@ -13,7 +13,7 @@ import type { DeviceLink } from '../ingest/device-link.ts';
 import type { CommandView } from '../http/wire.ts';
 import type { LiveBus } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
-import { MAX_COMMAND_TEXT, MAX_NAME, type CommandResultFrame } from '../protocol/index.ts';
+import { encodeFrame, MAX_COMMAND_TEXT, MAX_NAME, type CommandResultFrame } from '../protocol/index.ts';
 import { FINAL_STATUSES, type CommandLog, type CommandRecord, type CommandStatus } from './command-log.ts';
 
 export interface CommandServiceOptions {
@@ -211,6 +211,11 @@ export class CommandService {
   private async send(command: CommandRecord, link: DeviceLink): Promise<CommandRecord> {
     if (FINAL_STATUSES.has(command.status)) return command;
     const frame = { type: 'command', id: command.id, timeoutMs: command.timeoutMs, name: command.name, args: command.args } as const;
+    if (link.maxFrame) {
+      // [FP-4.4.1] never more than the device said it can receive: fail now rather than time out
+      const frameBytes = encodeFrame(frame).length;
+      if (frameBytes > link.maxFrame) return this.tooLarge(command, link.maxFrame, frameBytes);
+    }
     let sent = command;
     if (command.status === 'queued') {
       // marked sent before it goes out: a command that timed out or failed meanwhile is never delivered
@@ -227,6 +232,18 @@ export class CommandService {
     }
     this.arm(sent);
     return sent;
+  }
+
+  /** [FP-4.4.1] Fails a command whose COMMAND frame is larger than the device can receive. */
+  private async tooLarge(command: CommandRecord, maxFrame: number, frameBytes: number): Promise<CommandRecord> {
+    const result = JSON.stringify({ error: 'command too large for the device', maxFrame, frameBytes });
+    const failed = await this.options.commandLog.transition(command.id, OPEN, { status: 'failed', result });
+    if (!failed) return (await this.options.commandLog.get(command.id)) ?? command; // finished meanwhile
+    this.clearTimer(command.id);
+    this.untrack(failed);
+    this.logLifecycle(failed, 'command failed', { reason: 'too large for the device', maxFrame, frameBytes });
+    this.publish(failed);
+    return failed;
   }
 
   /** Sets the one local timer a command needs, at its due time; the sweep covers it if it dies. */

@@ -174,6 +174,7 @@ export class Ingest {
     // are dropped as duplicates, and their ACK goes to whichever link is current when they land.
     device.channels = new Map(frame.channels.map((c) => [c.id, c]));
     await registry.updateHello(frame.deviceId, { firmware: frame.firmware, channels: frame.channels, session: frame.session });
+    link.maxFrame = frame.maxFrame || undefined; // [FP-4.1.5] every HELLO states it anew
     const { replaced, counters } = await presence.connect(frame.deviceId, link, { firmware: frame.firmware, channels: frame.channels });
     device.counters = counters;
     replaced?.end('FP_ERR_REPLACED'); // [FP-6.5]
