@@ -78,6 +78,9 @@ export function createPgRegistry(sql: Sql): DeviceRegistry {
       const [{ n }] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM devices`;
       return Number(n);
     },
+    async rename(id, name) {
+      return (await sql`UPDATE devices SET name = ${name} WHERE id = ${id}`).count > 0;
+    },
     async delete(id) {
       // one transaction: a re-provisioned id must not inherit the old device's channel names
       return sql.begin(async (tx) => {

@@ -125,6 +125,19 @@ export function describeRegistryContract(name: string, factory: () => Promise<Re
       expect(await registry.addChannelNames('del-1', ['c', 'd'], 2)).toBe(true);
     });
 
+    it('rename changes the name only, for every process; an unknown id is false', async () => {
+      const peer = await subject.peer();
+      const created = await registry.create(wsDevice('rn-1', 'rn-token'));
+      await registry.updateHello('rn-1', { firmware: 'fw 2', channels: [{ id: 1, type: 'f32', name: 'temp', unit: 'C' }], session: 3 });
+      const before = await registry.get('rn-1');
+      expect(await peer.rename('rn-1', 'Pump house 2 · ünïcode')).toBe(true);
+      expect(await registry.get('rn-1')).toEqual({ ...before, name: 'Pump house 2 · ünïcode' });
+      expect((await registry.findByTokenHash('rn-token'))?.name).toBe('Pump house 2 · ünïcode');
+      expect(created.createdAt).toBe((await registry.get('rn-1'))!.createdAt);
+      expect(await registry.rename('nobody', 'x')).toBe(false);
+      expect(await registry.get('nobody')).toBeUndefined();
+    });
+
     it('watermarks are saved and read back, by every process', async () => {
       const peer = await subject.peer();
       await registry.create(wsDevice('wm-1'));

@@ -63,6 +63,8 @@ export interface DeviceRegistry {
   findByTokenHash(tokenHash: string): Promise<DeviceRecord | undefined>;
   list(): Promise<DeviceRecord[]>;
   count(): Promise<number>;
+  /** Changes the device's display name; false when there is no such device. */
+  rename(id: string, name: string): Promise<boolean>;
   /** Removes the device, its token (it no longer finds the device) and its channel names. */
   delete(id: string): Promise<boolean>;
   /** [FP-4.1.3] HELLO replaces firmware and channels; [FP-5.1] a new session starts its watermark at 0 */

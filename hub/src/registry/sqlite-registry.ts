@@ -55,6 +55,7 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
   const byId = db.prepare<[string], Row>(`SELECT * FROM devices WHERE id = ?`);
   const byToken = db.prepare<[string], Row>(`SELECT * FROM devices WHERE token_hash = ?`);
   const all = db.prepare<[], Row>(`SELECT * FROM devices ORDER BY id`);
+  const setName = db.prepare(`UPDATE devices SET name = ? WHERE id = ?`);
   const removeDevice = db.prepare(`DELETE FROM devices WHERE id = ?`);
   const removeNames = db.prepare(`DELETE FROM channel_names WHERE device_id = ?`);
   // one transaction: a re-provisioned id must not inherit the old device's channel names
@@ -105,6 +106,9 @@ export function createSqliteRegistry(options: { path: string }): DeviceRegistry 
     },
     async count() {
       return count.get()!.n;
+    },
+    async rename(id, name) {
+      return setName.run(name, id).changes > 0;
     },
     async delete(id) {
       return remove.immediate(id);
