@@ -38,6 +38,8 @@ const FAILOVER_DEVICES_PER_PROC = 1000;
 /** samples per failover frame (one channel), and frames per second per failover device */
 const FAILOVER_SAMPLES = 4;
 export const FAILOVER_RATE = 4;
+/** devices the timed commands go to, in turn */
+const COMMAND_DEVICES = 10;
 /** how long the scenario waits for every device to stream again before it reports the rest as not recovered */
 const FAILOVER_GIVE_UP_MS = 60_000;
 /** file descriptors per failover device in the busiest process (HAProxy: one each side) */
@@ -133,13 +135,13 @@ const hubCpu = async (hub: RunningHub, window: () => Promise<void>): Promise<num
 };
 
 /** A /ws/live client in this process that notes when each command result event arrives. */
-async function commandWatcher(hubUrl: string, deviceId: string): Promise<{ waitFor(id: number): Promise<number>; close(): void }> {
+async function commandWatcher(hubUrl: string, deviceIds: string[]): Promise<{ waitFor(id: number): Promise<number>; close(): void }> {
   const seen = new Map<number, number>();
   const waiters = new Map<number, (at: number) => void>();
   const ws = new WebSocket(`${hubUrl.replace(/^http/, 'ws')}/ws/live`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` }, perMessageDeflate: false });
   await new Promise<void>((resolve, reject) => {
     ws.once('error', reject);
-    ws.once('open', () => ws.send(JSON.stringify({ type: 'subscribe', devices: [deviceId] })));
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'subscribe', devices: deviceIds })));
     ws.on('message', (data: Buffer) => {
       const at = preciseNow();
       const m = JSON.parse(data.toString()) as { type: string; command?: { id: number; status: string } };
@@ -254,17 +256,20 @@ export async function runCluster(ctx: BenchContext): Promise<ClusterResult> {
     await stopAll([liveSame, liveCross]);
 
     // — commands: the live devices are still connected to hub A, idle now —
-    const target = `${liveRange.prefix}0`;
-    log(`cluster: ${options.clusterCommands} commands to a device on hub A, POSTed to A and to B in turn`);
-    const watchA = await commandWatcher(hubA.url, target);
+    // Spread over several devices: a hub counts a command it took as open (against the 100 per
+    // device) until it sees it finish itself, which one answered through another hub may never show it.
+    const targets = Array.from({ length: Math.min(COMMAND_DEVICES, options.devices) }, (_, i) => `${liveRange.prefix}${i}`);
+    log(`cluster: ${options.clusterCommands} commands to ${targets.length} devices on hub A, POSTed to A and to B in turn`);
+    const watchA = await commandWatcher(hubA.url, targets);
     watchers.push(watchA);
-    const watchB = await commandWatcher(hubB.url, target);
+    const watchB = await commandWatcher(hubB.url, targets);
     watchers.push(watchB);
     // warm-up: connections, prepared statements, NATS subscriptions
-    for (let i = 0; i < 10; i++) await timeCommand(i % 2 ? hubB.url : hubA.url, i % 2 ? watchB : watchA, target);
+    for (let i = 0; i < 10; i++) await timeCommand(i % 2 ? hubB.url : hubA.url, i % 2 ? watchB : watchA, targets[(i >> 1) % targets.length]);
     const sameMs: number[] = [];
     const crossMs: number[] = [];
     for (let i = 0; i < options.clusterCommands; i++) {
+      const target = targets[(i >> 1) % targets.length];
       if (i % 2) crossMs.push(await timeCommand(hubB.url, watchB, target));
       else sameMs.push(await timeCommand(hubA.url, watchA, target));
     }
