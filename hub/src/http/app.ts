@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { compress } from 'hono/compress';
 import type { Logger } from 'pino';
 import type { AuthResult, OperatorAuth } from '../auth/operator-auth.ts';
 import { generateToken, hashToken } from '../auth/tokens.ts';
@@ -65,6 +66,10 @@ export function createApp(options: AppOptions): Hono {
     return c.json(new HttpError('HUB_ERR_INTERNAL', 'internal error').toJSON(), 500);
   });
   app.notFound((c) => c.json(new HttpError('HUB_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+
+  // JSON and CSV answers are gzipped for clients that ask (the registry of a large fleet is
+  // megabytes of repetitive JSON); the dashboard's assets come compressed already and pass as they are.
+  app.use('*', compress({ encoding: 'gzip' }));
 
   // Bodies are counted as they arrive and refused past their route's limit, before anything is
   // buffered and before the token is checked: no request can grow the hub's memory.
@@ -134,8 +139,7 @@ export function createApp(options: AppOptions): Hono {
     if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) {
       throw new HttpError('HUB_ERR_BAD_REQUEST', 'id: 1-64 characters of A-Z a-z 0-9 . _ - :');
     }
-    const name = body.name === undefined ? id : body.name;
-    if (typeof name !== 'string' || name.length > 200) throw new HttpError('HUB_ERR_BAD_REQUEST', 'name: a string up to 200 characters');
+    const name = checkName(body.name === undefined ? id : body.name);
     const token = generateToken();
     // The registry decides a taken id and the device limit in the insert itself: two hubs (or two
     // requests) provisioning at once cannot both get one id, nor pass the limit together.
@@ -152,6 +156,18 @@ export function createApp(options: AppOptions): Hono {
   app.get('/api/devices/:id', async (c) => {
     const record = await mustGet(c.req.param('id'));
     return c.json(view(record, await presence.get(record.id)));
+  });
+
+  app.patch('/api/devices/:id', async (c) => {
+    const id = c.req.param('id');
+    const body = await c.req.json().catch(() => undefined);
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || body.name === undefined) {
+      throw new HttpError('HUB_ERR_BAD_REQUEST', 'body: a JSON object {name}');
+    }
+    const name = checkName(body.name);
+    if (!(await registry.rename(id, name))) throw new HttpError('HUB_ERR_NOT_FOUND', `no device ${JSON.stringify(id)}`);
+    log.info({ deviceId: id }, 'device renamed');
+    return c.json(view(await mustGet(id), await presence.get(id)));
   });
 
   app.delete('/api/devices/:id', async (c) => {
@@ -229,6 +245,12 @@ export function createApp(options: AppOptions): Hono {
 export function bodyLimitFor(method: string, path: string): number {
   if (method === 'POST' && /^\/api\/devices\/[^/]+\/commands$/.test(path)) return 8 * 1024;
   return 4 * 1024;
+}
+
+/** A device's display name, as POST and PATCH /api/devices take it. */
+function checkName(name: unknown): string {
+  if (typeof name !== 'string' || name.length > 200) throw new HttpError('HUB_ERR_BAD_REQUEST', 'name: a string up to 200 characters');
+  return name;
 }
 
 function refuseUnless(result: AuthResult): void {
