@@ -114,4 +114,45 @@ export interface LiveDropped {
 }
 
 /** Every message the hub sends a /ws/live client. */
-export type LiveMessage = LiveEvent | LiveSubscribed | LiveDropped;
+export type LiveMessage = LiveEvent | LiveSubscribed | LiveDropped | LiveCounters;
+
+// ── fleet views ───────────────────────────────────────────────────────────────────────────────
+
+/** POST /api/devices answers the new device and its token, which is shown this once. */
+export interface ProvisionedDeviceView extends DeviceView {
+  token: string;
+}
+
+/** PATCH /api/devices/:id takes a new display name (at most 200 characters) and answers the DeviceView. */
+export interface DeviceRenameRequest {
+  name: string;
+}
+
+/**
+ * One device in a `counters` message, positional to keep a 10,000-device fleet small:
+ * online (1/0), last seen (epoch ms or null), the DeviceCountersView numbers in their declared
+ * order, and the readings per second the hub counted over about the last 10 s.
+ */
+export type LiveCountersRow = [
+  online: 0 | 1,
+  lastSeen: number | null,
+  frames: number,
+  readings: number,
+  rejected: number,
+  duplicates: number,
+  sequenceGaps: number,
+  readingsPerSecond: number,
+];
+
+/**
+ * Hub → client, only on connections opened with `/ws/live?counters=1`, at most once per interval
+ * (2 s) and only when something changed: the devices whose status, last seen, counters or rate
+ * changed since the previous message. `null`: the hub no longer has a status for the device (it
+ * was deleted). A connection's first message also carries every device online or recently changed.
+ */
+export interface LiveCounters {
+  type: 'counters';
+  /** when the hub took these numbers, epoch ms */
+  at: number;
+  devices: Record<string, LiveCountersRow | null>;
+}

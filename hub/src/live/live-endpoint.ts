@@ -11,7 +11,8 @@ import type { OperatorAuth } from '../auth/operator-auth.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectionGuard } from '../transports/connection-guard.ts';
 import { rejectUpgrade } from '../transports/reject-upgrade.ts';
-import type { LiveMessage, LiveSubscribe, LiveSubscribed } from '../http/wire.ts';
+import type { LiveCounters, LiveCountersRow, LiveMessage, LiveSubscribe, LiveSubscribed } from '../http/wire.ts';
+import type { DeviceStatus } from '../presence/presence.ts';
 import type { LiveBus, LiveEvent, LiveFilter, LiveReading, LiveSubscription } from './live-bus.ts';
 
 export interface LiveEndpointOptions {
@@ -26,7 +27,17 @@ export interface LiveEndpointOptions {
   /** how often a backed-up client is checked for room */
   retryMs: number;
   guard: ConnectionGuard;
+  /**
+   * Where `counters` messages come from, for clients that connect with `?counters=1`: the status
+   * of every device, read every `intervalMs` while such a client is connected.
+   */
+  counters?: { list(): Promise<Map<string, DeviceStatus>>; intervalMs: number };
 }
+
+/** Readings per second are counted over about this long, so a device sending every few seconds reads steady. */
+export const COUNTERS_RATE_WINDOW_MS = 10_000;
+/** A client's first `counters` message also carries devices that changed this recently. */
+const COUNTERS_PRIME_MS = 15_000;
 
 /** Close code for a live client that stopped reading. */
 export const LIVE_CLOSE_STUCK = 4008;
@@ -56,6 +67,12 @@ class LiveClient {
   private events: LiveEvent[] = [];
   /** the echo of the latest subscription while backed up */
   private subscribed: LiveSubscribed | null = null;
+  /** counters while backed up, merged: the latest row per device */
+  private counters: LiveCounters | null = null;
+  /** connected with ?counters=1 */
+  wantsCounters = false;
+  /** has had its first counters message */
+  countersPrimed = false;
   /** since when the socket has been over the threshold (0: it is not) */
   private stuckSince = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -98,8 +115,21 @@ class LiveClient {
     this.watch();
   }
 
+  /** Counters carry absolute numbers, so held ones merge into one message of the latest rows. */
+  deliverCounters(message: LiveCounters): void {
+    if (this.closing) return;
+    if (!this.backedUp()) return this.send(message);
+    if (this.counters) {
+      this.counters.at = message.at;
+      Object.assign(this.counters.devices, message.devices);
+    } else {
+      this.counters = { type: 'counters', at: message.at, devices: { ...message.devices } };
+    }
+    this.watch();
+  }
+
   private holding(): boolean {
-    return this.coalesced.size > 0 || this.statuses.size > 0 || this.events.length > 0 || this.subscribed !== null;
+    return this.coalesced.size > 0 || this.statuses.size > 0 || this.events.length > 0 || this.subscribed !== null || this.counters !== null;
   }
 
   private overThreshold(): boolean {
@@ -157,14 +187,16 @@ class LiveClient {
       const list = byDevice.get(deviceId) ?? byDevice.set(deviceId, []).get(deviceId)!;
       list.push(reading);
     }
-    const { subscribed, statuses, events } = this;
+    const { subscribed, statuses, events, counters } = this;
     this.coalesced.clear();
     this.statuses = new Map();
     this.events = [];
     this.subscribed = null;
+    this.counters = null;
     if (subscribed) this.send(subscribed);
     for (const event of statuses.values()) this.send(event);
     for (const event of events) this.send(event);
+    if (counters) this.send(counters);
     for (const [deviceId, readings] of byDevice) this.send({ type: 'readings', deviceId, readings });
     if (this.dropped > 0) this.send({ type: 'dropped', total: this.dropped, devices: Object.fromEntries(this.droppedByDevice) });
   }
@@ -219,7 +251,118 @@ class LiveClient {
     this.statuses.clear();
     this.events = [];
     this.subscribed = null;
+    this.counters = null;
   }
+}
+
+interface DeviceTrack {
+  /** the row last sent, joined, to see whether anything changed */
+  key: string;
+  changedAt: number;
+  /** (time, readings) samples over the rate window, oldest first */
+  samples: { at: number; readings: number }[];
+}
+
+/**
+ * Reads every device's status on a timer while a client wants counters, and hands each client
+ * the rows that changed since the previous read (a client's first message: also what is online or
+ * changed recently, so a page that just loaded the device list gets the rates it lacks).
+ */
+class CountersFeed {
+  private readonly tracks = new Map<string, DeviceTrack>();
+  private timer: NodeJS.Timeout | null = null;
+  private reading = false;
+
+  constructor(
+    private readonly source: NonNullable<LiveEndpointOptions['counters']>,
+    private readonly clients: () => Iterable<LiveClient>,
+    private readonly log: Logger,
+  ) {}
+
+  /** A counters client connected: start reading (at once, so rates have a first sample). */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), this.source.intervalMs);
+    this.timer.unref?.();
+    void this.tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.tracks.clear();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
+    let statuses: Map<string, DeviceStatus>;
+    try {
+      statuses = await this.source.list();
+    } catch (err) {
+      this.log.debug({ err }, 'device statuses unavailable for live counters');
+      return;
+    } finally {
+      this.reading = false;
+    }
+    if (!this.timer) return;
+    const now = Date.now();
+    const changed: Record<string, LiveCountersRow | null> = {};
+    let anyChanged = false;
+    const rows = new Map<string, LiveCountersRow>();
+    for (const [id, status] of statuses) {
+      let track = this.tracks.get(id);
+      if (!track) {
+        track = { key: '', changedAt: now, samples: [] };
+        this.tracks.set(id, track);
+      }
+      const c = status.counters;
+      const samples = track.samples;
+      // counters are this hub's since it started: one that went down started over
+      if (samples.length > 0 && c.readings < samples[samples.length - 1].readings) samples.length = 0;
+      samples.push({ at: now, readings: c.readings });
+      while (samples.length > 2 && now - samples[1].at >= COUNTERS_RATE_WINDOW_MS) samples.shift();
+      const first = samples[0];
+      const rate = now > first.at ? roundRate(((c.readings - first.readings) * 1000) / (now - first.at)) : 0;
+      const row: LiveCountersRow = [status.online ? 1 : 0, status.lastSeen, c.frames, c.readings, c.rejected, c.duplicates, c.sequenceGaps, rate];
+      rows.set(id, row);
+      const key = row.join(',');
+      if (key !== track.key) {
+        track.key = key;
+        track.changedAt = now;
+        changed[id] = row;
+        anyChanged = true;
+      }
+    }
+    for (const id of this.tracks.keys()) {
+      if (statuses.has(id)) continue;
+      this.tracks.delete(id);
+      changed[id] = null;
+      anyChanged = true;
+    }
+    let primer: LiveCounters | null = null;
+    for (const client of this.clients()) {
+      if (!client.wantsCounters) continue;
+      if (!client.countersPrimed) {
+        client.countersPrimed = true;
+        primer ??= { type: 'counters', at: now, devices: { ...changed, ...recent(rows, this.tracks, now) } };
+        client.deliverCounters(primer);
+      } else if (anyChanged) {
+        client.deliverCounters({ type: 'counters', at: now, devices: changed });
+      }
+    }
+  }
+}
+
+function recent(rows: Map<string, LiveCountersRow>, tracks: Map<string, DeviceTrack>, now: number): Record<string, LiveCountersRow> {
+  const out: Record<string, LiveCountersRow> = {};
+  for (const [id, row] of rows) if (row[0] === 1 || row[7] !== 0 || now - tracks.get(id)!.changedAt < COUNTERS_PRIME_MS) out[id] = row;
+  return out;
+}
+
+/** One decimal below 100/s, whole numbers above: enough for a table, and stable between reads. */
+function roundRate(perSecond: number): number {
+  return perSecond >= 100 ? Math.round(perSecond) : Math.round(perSecond * 10) / 10;
 }
 
 /** A subscription, or undefined for anything else: any JSON value, or no JSON at all, may arrive. */
@@ -258,6 +401,8 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
     subscription?.unsubscribe();
     subscription = null;
   }
+  const feed = options.counters ? new CountersFeed(options.counters, () => clients, options.log) : null;
+  const countersClients = () => [...clients].some((c) => c.wantsCounters);
 
   return {
     async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -286,7 +431,9 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
         // Counted only once upgraded: ws answers a malformed handshake itself and never calls back.
         const release = options.guard.opened(ip);
         const client = new LiveClient(ws, options);
+        client.wantsCounters = !!feed && wantsCounters(req.url);
         clients.add(client);
+        if (client.wantsCounters) feed!.start();
         subscription ??= options.bus.subscribe(onLiveEvent, wanted());
         options.metrics.liveClients.inc();
         ws.on('message', (data, isBinary) => {
@@ -300,6 +447,7 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
           clients.delete(client);
           if (clients.size === 0) unsubscribe();
           else subscription?.setFilter(wanted());
+          if (client.wantsCounters && !countersClients()) feed!.stop();
           client.stop();
           options.metrics.liveClients.dec();
         });
@@ -307,6 +455,7 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
     },
     close(): void {
       unsubscribe();
+      feed?.stop();
       for (const client of clients) {
         client.stop();
         client.ws.close(1001, 'hub stopping');
@@ -314,6 +463,14 @@ export function createLiveEndpoint(options: LiveEndpointOptions) {
       wss.close();
     },
   };
+}
+
+/** `/ws/live?counters=1` asks for `counters` messages. */
+function wantsCounters(url: string | undefined): boolean {
+  const query = url?.indexOf('?') ?? -1;
+  if (query < 0) return false;
+  const value = new URLSearchParams(url!.slice(query + 1)).get('counters');
+  return value === '1' || value === 'true';
 }
 
 function safeHost(origin: string): string | undefined {
