@@ -82,7 +82,9 @@ describe('device-sim CLI', () => {
     expect(await run.exited).toBe(0);
     const output = run.output();
     expect(output).toContain('provisioned 1000 device(s)');
-    expect(output).toMatch(/online 1,000\/1,000/);
+    // the periodic summary reports online devices; whether one falls after the last connect depends
+    // on how busy the machine is, so the all-online moment is the final report's peak
+    expect(output).toMatch(/online [\d,]+\/1,000/);
     expect(output).toContain('peak online 1,000');
     const list = await devices('load-');
     expect(list.every((d) => d.counters.readings > 0)).toBe(true);

@@ -127,7 +127,7 @@ export const DEFAULTS: HubOptions = {
   maxChannelNamesPerDevice: 256,
   sessionTtlMs: 7 * 24 * 3600_000,
   maxSessions: 1000,
-  maxHttpConnectionsPerIp: 256,
+  maxHttpConnectionsPerIp: 2000,
   headersTimeoutMs: 5000,
   requestTimeoutMs: 15_000,
   upgradeTimeoutMs: 5000,

@@ -51,7 +51,7 @@ message naming the variable.
       frame bytes per device, the same way (at least 16384)
   HUB_MAX_CONNECTIONS_PER_IP    default 2000
       open WebSockets (device and live) from one address; more get HTTP 429
-  HUB_MAX_HTTP_CONNECTIONS_PER_IP  default 256
+  HUB_MAX_HTTP_CONNECTIONS_PER_IP  default 2000
       open connections from one address that are not WebSockets
   HUB_MAX_DEVICES               default 100000
       provisioned devices and serial devices that registered themselves; more get HUB_ERR_LIMIT
