@@ -59,6 +59,57 @@ describe('dashboard routes', () => {
     expect(again.status).toBe(304);
   });
 
+  it('names its script and stylesheets by content hash: the page is revalidated, the hashed assets kept for good', async () => {
+    const app = dashboardApp();
+    const page = await app.request('/');
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    const html = await page.text();
+    const js = /src="(\/assets\/app\.([A-Za-z0-9]{16})\.js)"/.exec(html);
+    expect(js, html).toBeTruthy();
+    expect(html).toMatch(/href="\/assets\/style\.[A-Za-z0-9]{16}\.css"/);
+    expect(html).toMatch(/href="\/assets\/uplot\.[A-Za-z0-9]{16}\.css"/);
+    expect(html).not.toContain('"/assets/app.js"');
+    const hashedRes = await app.request(js![1]);
+    expect(hashedRes.status).toBe(200);
+    expect(hashedRes.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(hashedRes.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expectSecurityHeaders(hashedRes);
+    expect(await hashedRes.text()).toBe(await (await app.request('/assets/app.js')).text());
+    // a hash that is not the current one gets the current content, not to be kept
+    const stale = await app.request('/assets/app.AAAAAAAAAAAAAAAA.js');
+    expect(stale.status).toBe(200);
+    expect(stale.headers.get('cache-control')).toBe('no-cache');
+    for (const path of ['/assets/app.AAAAAAAAAAAAAAAA.css', '/assets/other.AAAAAAAAAAAAAAAA.js', '/assets/app.short.js', '/assets/constructor.AAAAAAAAAAAAAAAA.js']) {
+      expect((await app.request(path)).status, path).toBe(404);
+    }
+  });
+
+  it('sends the page, bundle and stylesheets compressed as the browser accepts (br, then gzip), under the same headers', async () => {
+    const app = dashboardApp();
+    const plain = new Uint8Array(await (await app.request('/assets/app.js')).arrayBuffer());
+    const { brotliDecompressSync, gunzipSync } = await import('node:zlib');
+    const br = await app.request('/assets/app.js', { headers: { 'accept-encoding': 'gzip, deflate, br, zstd' } });
+    expect(br.headers.get('content-encoding')).toBe('br');
+    expect(br.headers.get('vary')).toBe('accept-encoding');
+    expectSecurityHeaders(br);
+    const brBody = new Uint8Array(await br.arrayBuffer());
+    expect(brBody.length).toBeLessThan(plain.length / 2);
+    expect(new Uint8Array(brotliDecompressSync(brBody))).toEqual(plain);
+    const gz = await app.request('/assets/app.js', { headers: { 'accept-encoding': 'gzip' } });
+    expect(gz.headers.get('content-encoding')).toBe('gzip');
+    expect(new Uint8Array(gunzipSync(new Uint8Array(await gz.arrayBuffer())))).toEqual(plain);
+    expect(br.headers.get('etag')).not.toBe(gz.headers.get('etag'));
+    const again = await app.request('/assets/app.js', { headers: { 'accept-encoding': 'br', 'if-none-match': br.headers.get('etag')! } });
+    expect(again.status).toBe(304);
+    expect((await app.request('/assets/app.js', { headers: { 'accept-encoding': 'br;q=0, gzip' } })).headers.get('content-encoding')).toBe('gzip');
+    expect((await app.request('/assets/app.js', { headers: { 'accept-encoding': 'identity' } })).headers.get('content-encoding')).toBeNull();
+    for (const path of ['/', '/assets/style.css', '/assets/uplot.css']) {
+      const res = await app.request(path, { headers: { 'accept-encoding': 'br' } });
+      expect(res.headers.get('content-encoding'), path).toBe('br');
+      expectSecurityHeaders(res);
+    }
+  });
+
   it('serves the stylesheets as CSS', async () => {
     const app = dashboardApp();
     for (const path of ['/assets/style.css', '/assets/uplot.css']) {

@@ -1,7 +1,10 @@
 // Serves the browser dashboard from the hub's own origin. The client is bundled in memory by
 // esbuild on first request and cached, so `npm start` on a fresh clone needs no build step and
-// nothing built is ever committed.
+// nothing built is ever committed. The page names its script and stylesheets by content hash
+// (/assets/app.<hash>.js), so browsers keep them for good and ask again only for the small page;
+// they are compressed once (brotli and gzip) and sent as the browser accepts.
 import { createHash } from 'node:crypto';
+import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -36,15 +39,44 @@ export interface DashboardOptions {
 interface Asset {
   body: Uint8Array;
   etag: string;
+  /** of the content, for hashed URLs */
+  hash: string;
+  /** compressed copies of text assets */
+  br?: Uint8Array;
+  gzip?: Uint8Array;
 }
+
+/** Hashed asset URLs never change content: a year, and no revalidation. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 const DEFAULT_ROOT = fileURLToPath(new URL('../../../dashboard/', import.meta.url));
 
 // Shared by every hub in the process (tests start many), keyed by root.
 const bundles = new Map<string, Promise<Asset>>();
 
-function asset(body: Uint8Array): Asset {
-  return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
+function asset(body: Uint8Array, compressible = true): Asset {
+  const digest = createHash('sha256').update(body).digest('base64url');
+  const found: Asset = { body, etag: `"${digest.slice(0, 22)}"`, hash: digest.slice(0, 16).replace(/[-_]/g, '0') };
+  if (compressible && body.length > 512) {
+    found.br = brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } });
+    found.gzip = gzipSync(body, { level: 9 });
+  }
+  return found;
+}
+
+/** The best encoding the request accepts that the asset has: br, then gzip, else none. */
+function pickEncoding(accept: string | undefined, found: Asset): 'br' | 'gzip' | null {
+  if (!accept || !found.br) return null;
+  const accepted = new Set<string>();
+  for (const part of accept.toLowerCase().split(',')) {
+    const [name, ...params] = part.trim().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q && !(Number(q.slice(2)) > 0)) continue;
+    accepted.add(name.trim());
+  }
+  if (accepted.has('br')) return 'br';
+  if (accepted.has('gzip') || accepted.has('*')) return 'gzip';
+  return null;
 }
 
 async function buildBundle(root: string): Promise<Asset> {
@@ -83,7 +115,7 @@ export function mountDashboard(app: Hono, options: DashboardOptions = {}): void 
   const file = (path: string) => {
     let pending = files.get(path);
     if (!pending) {
-      pending = readFile(path).then(asset);
+      pending = readFile(path).then((body) => asset(body, !path.endsWith('.svg')));
       files.set(path, pending);
       pending.catch(() => files.delete(path));
     }
@@ -91,7 +123,31 @@ export function mountDashboard(app: Hono, options: DashboardOptions = {}): void 
   };
   const uplotCss = () => file(createRequire(import.meta.url).resolve('uplot/dist/uPlot.min.css'));
 
-  async function send(c: Context, load: () => Promise<Asset>, type: string, cacheControl = 'no-cache'): Promise<Response> {
+  /** The assets the page names by hash: name → how to load it and its type. */
+  const hashed: Record<string, { load: () => Promise<Asset>; ext: 'js' | 'css'; type: string }> = {
+    app: { load: () => dashboardBundle(root), ext: 'js', type: 'text/javascript; charset=utf-8' },
+    style: { load: () => file(join(root, 'style.css')), ext: 'css', type: 'text/css; charset=utf-8' },
+    uplot: { load: uplotCss, ext: 'css', type: 'text/css; charset=utf-8' },
+  };
+
+  // index.html with /assets/app.js (and the stylesheets) replaced by their hashed URLs
+  let page: Promise<Asset> | null = null;
+  const indexPage = () => {
+    page ??= (async () => {
+      let html = new TextDecoder().decode((await file(join(root, 'index.html'))).body);
+      for (const [name, { load, ext }] of Object.entries(hashed)) {
+        const { hash } = await load();
+        html = html.replaceAll(`"/assets/${name}.${ext}"`, `"/assets/${name}.${hash}.${ext}"`);
+      }
+      return asset(new TextEncoder().encode(html));
+    })();
+    page.catch(() => {
+      page = null;
+    });
+    return page;
+  };
+
+  async function send(c: Context, load: () => Promise<Asset>, type: string, cacheControl = 'no-cache', wantHash?: string): Promise<Response> {
     let found: Asset;
     try {
       found = await load();
@@ -99,16 +155,30 @@ export function mountDashboard(app: Hono, options: DashboardOptions = {}): void 
       options.log?.error({ err }, 'dashboard asset unavailable');
       return c.json({ error: { code: 'HUB_ERR_INTERNAL', message: 'dashboard asset unavailable; see the hub log' } }, 500, SECURITY_HEADERS);
     }
-    const headers = { ...SECURITY_HEADERS, 'content-type': type, 'cache-control': cacheControl, etag: found.etag };
-    if (c.req.header('if-none-match') === found.etag) return c.body(null, 304, headers);
-    return c.body(found.body as Uint8Array<ArrayBuffer>, 200, headers);
+    // A hash that is not the current one (a page from before a restart with other sources, or
+    // from another hub of a cluster): the current content, but not to be kept under that name.
+    if (wantHash !== undefined) cacheControl = wantHash === found.hash ? IMMUTABLE : 'no-cache';
+    const encoding = pickEncoding(c.req.header('accept-encoding'), found);
+    const etag = encoding ? `${found.etag.slice(0, -1)}-${encoding}"` : found.etag;
+    const headers: Record<string, string> = { ...SECURITY_HEADERS, 'content-type': type, 'cache-control': cacheControl, etag };
+    if (found.br) headers.vary = 'accept-encoding';
+    if (encoding) headers['content-encoding'] = encoding;
+    const ifNoneMatch = c.req.header('if-none-match');
+    if (ifNoneMatch && ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) return c.body(null, 304, headers);
+    const body = encoding === 'br' ? found.br! : encoding === 'gzip' ? found.gzip! : found.body;
+    return c.body(body as Uint8Array<ArrayBuffer>, 200, headers);
   }
 
-  app.get('/', (c) => send(c, () => file(join(root, 'index.html')), 'text/html; charset=utf-8'));
-  app.get('/assets/app.js', (c) => send(c, () => dashboardBundle(root), 'text/javascript; charset=utf-8'));
-  app.get('/assets/style.css', (c) => send(c, () => file(join(root, 'style.css')), 'text/css; charset=utf-8'));
-  app.get('/assets/uplot.css', (c) => send(c, uplotCss, 'text/css; charset=utf-8'));
+  app.get('/', (c) => send(c, indexPage, 'text/html; charset=utf-8'));
+  // by their plain names too (no-cache), for anything that links them so
+  for (const [name, { load, ext, type }] of Object.entries(hashed)) app.get(`/assets/${name}.${ext}`, (c) => send(c, load, type));
   app.get('/assets/favicon.svg', (c) => send(c, () => file(join(root, 'favicon.svg')), 'image/svg+xml', 'max-age=86400'));
+  app.get('/assets/:file', (c) => {
+    const match = /^([a-z]+)\.([A-Za-z0-9]{16})\.(js|css)$/.exec(c.req.param('file'));
+    const entry = match && Object.hasOwn(hashed, match[1]) ? hashed[match[1]] : undefined;
+    if (!entry || entry.ext !== match![3]) return c.json({ error: { code: 'HUB_ERR_NOT_FOUND', message: 'no such dashboard asset' } }, 404, SECURITY_HEADERS);
+    return send(c, entry.load, entry.type, 'no-cache', match![2]);
+  });
   app.all('/assets/*', (c) => c.json({ error: { code: 'HUB_ERR_NOT_FOUND', message: 'no such dashboard asset' } }, 404, SECURITY_HEADERS));
 
   const auth = options.auth;
