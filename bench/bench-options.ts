@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './children.ts';
 
-export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation', 'cluster'] as const;
+export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation', 'cluster', 'dashboard'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -37,6 +37,10 @@ export interface BenchOptions {
   clusterRate: number;
   /** cluster: commands timed, half POSTed to the device's hub and half to the other */
   clusterCommands: number;
+  /** dashboard: provisioned devices the browser lists */
+  dashboardDevices: number;
+  /** dashboard: how long the idle tab's traffic is counted, s */
+  dashboardIdleSeconds: number;
   /** false: InfluxDB rows are skipped even when influxd is installed */
   influx: boolean;
   /** write hub CPU profiles (node --cpu-prof) to resultsDir/profiles */
@@ -76,6 +80,8 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   failoverDevices: 1000,
   clusterRate: 1000,
   clusterCommands: 200,
+  dashboardDevices: 10_000,
+  dashboardIdleSeconds: 20,
   influx: true,
   profile: false,
   dataRoot: tmpdir(),
@@ -97,6 +103,8 @@ export const QUICK_OPTIONS: Partial<BenchOptions> = {
   memorySizes: [500, 2000],
   historyRuns: 5,
   isolationPoints: 1_000_000,
+  dashboardDevices: 2000,
+  dashboardIdleSeconds: 10,
 };
 
 /** What the smoke test runs: every scenario, tiny, a few seconds in all. */
@@ -114,6 +122,8 @@ export const SMOKE_OPTIONS: Partial<BenchOptions> = {
   failoverDevices: 20,
   clusterRate: 50,
   clusterCommands: 10,
+  dashboardDevices: 30,
+  dashboardIdleSeconds: 1,
 };
 
 export const USAGE = `npm run bench -- [flags]
@@ -135,6 +145,9 @@ export const USAGE = `npm run bench -- [flags]
                        if the file descriptor limit is lower than HAProxy needs)
   --cluster-rate N     cluster: frames/s of the devices timed to /ws/live (default ${DEFAULT_OPTIONS.clusterRate})
   --cluster-commands N cluster: commands timed, half to each hub (default ${DEFAULT_OPTIONS.clusterCommands})
+  --dashboard-devices N
+                       dashboard: devices the browser lists (default ${DEFAULT_OPTIONS.dashboardDevices})
+  --dashboard-idle S   dashboard: seconds the idle tab's traffic is counted (default ${DEFAULT_OPTIONS.dashboardIdleSeconds})
   --no-influx          skip the InfluxDB rows even if influxd is installed
   --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
   --hub-batch-size N   hubs' readings per store write (default: the hub's own)
@@ -219,6 +232,8 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--failover-devices': options.failoverDevices = positive(flag, value()); break;
       case '--cluster-rate': options.clusterRate = positive(flag, value(), false); break;
       case '--cluster-commands': options.clusterCommands = Math.max(2, positive(flag, value())); break;
+      case '--dashboard-devices': options.dashboardDevices = positive(flag, value()); break;
+      case '--dashboard-idle': options.dashboardIdleSeconds = positive(flag, value(), false); break;
       case '--no-influx': options.influx = false; break;
       case '--profile': options.profile = true; break;
       case '--soak': options.soak = parseDuration(flag, value()); break;

@@ -10,6 +10,7 @@ import type { BenchOptions, Scenario } from './bench-options.ts';
 import { stopAllChildren } from './children.ts';
 import { bytes, errorRow, latencyText, latencyValues, ms, percent, si, skippedRow, type Report, type Row } from './report.ts';
 import { INFLUX_RAW_BATCH, INFLUX_RAW_IN_FLIGHT, influxCeiling, rawWsCeiling, sqliteCeiling, type RawWsResult } from './scenario-ceilings.ts';
+import { closeDashboardBrowser, DASHBOARD_ROW_KEYS, dashboardRows } from './scenario-dashboard.ts';
 import { runHistory } from './scenario-history.ts';
 import { runIngest, type IngestResult } from './scenario-ingest.ts';
 import { CHURN_PER_SECOND, FAT_SAMPLES, HISTORY_CONCURRENCY, ISOLATION_ABUSERS, runIsolation, type IsolationPhase, type IsolationResult } from './scenario-isolation.ts';
@@ -76,6 +77,7 @@ export function expectedRowKeys(options: BenchOptions): string[] {
   if (has('history')) keys.push('history.embedded', 'history.influx');
   if (has('isolation')) keys.push('isolation.alone', ...ISOLATION_ABUSERS.map((a) => `isolation.${a}`));
   if (has('cluster')) keys.push(...CLUSTER_ROW_KEYS);
+  if (has('dashboard')) keys.push(...DASHBOARD_ROW_KEYS);
   return keys;
 }
 
@@ -96,7 +98,7 @@ let activeInfluxd: Influxd | null = null;
 export async function abortBench(): Promise<void> {
   const influxd = activeInfluxd;
   activeInfluxd = null;
-  await Promise.all([stopAllChildren(2000), influxd?.stop().catch(() => undefined)]);
+  await Promise.all([stopAllChildren(2000), influxd?.stop().catch(() => undefined), closeDashboardBrowser()]);
 }
 
 export async function runBench(options: BenchOptions, log: (line: string) => void = () => undefined): Promise<Report> {
@@ -367,6 +369,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         }
       }
     }
+
+    // — dashboard —
+    if (has('dashboard')) rows.push(...(await dashboardRows(ctx)));
   } finally {
     const influxd = activeInfluxd;
     activeInfluxd = null;

@@ -1,0 +1,260 @@
+// Dashboard: a hub with many provisioned devices (10,000 by default, straight into the registry),
+// opened in Debian's Chromium through playwright-core. Three figures, each taken in the browser:
+// how long from navigation until every device is listed, the longest main-thread task while the
+// list is scrolled (PerformanceObserver 'longtask'), and the bytes an idle tab moves in a minute
+// (CDP Network events over a window, HTTP and WebSocket, both directions, scaled to a minute).
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { BENCH_ADMIN_TOKEN } from './bench-devices.ts';
+import { bytes, errorRow, ms, si, skippedRow, type Row } from './report.ts';
+import { startHubChild, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+export const DASHBOARD_BUDGETS = {
+  /** navigation → every device listed */
+  renderMs: 1000,
+  /** a task longer than this drops frames while scrolling */
+  longTaskMs: 50,
+  /** an idle tab left open on a wall */
+  idleBytesPerMinute: 100 * 1024,
+};
+
+export const DASHBOARD_ROW_KEYS = ['dashboard.render', 'dashboard.scroll', 'dashboard.idle'] as const;
+
+const MEASURES: Record<(typeof DASHBOARD_ROW_KEYS)[number], string> = {
+  'dashboard.render': 'navigation → every device listed',
+  'dashboard.scroll': 'longest task while scrolling the list',
+  'dashboard.idle': 'bytes an idle tab moves per minute',
+};
+
+export interface DashboardResult {
+  devices: number;
+  /** navigation start → the first frame with every device counted and listed, ms */
+  renderMs: number;
+  /** device rows in the DOM at that frame (fewer than devices: the list renders a window of them) */
+  rowsInDom: number;
+  /** the page's first GET /api/devices answer: its JSON, and the bytes that crossed the network */
+  listBytes: number;
+  listTransferBytes: number;
+  /** scrolling */
+  scrollMs: number;
+  scrolledPx: number;
+  longTasks: number;
+  /** 0: no task reached 50 ms */
+  longestTaskMs: number;
+  /** longest gap between two animation frames while scrolling */
+  longestFrameMs: number;
+  /** idle */
+  idleSeconds: number;
+  idleBytes: number;
+  idleBytesPerMinute: number;
+  idleRequests: number;
+  idleWsFrames: number;
+}
+
+export function dashboardSkipReason(): string | null {
+  return existsSync(CHROMIUM) ? null : `${CHROMIUM} not installed (Debian package chromium)`;
+}
+
+/** The browser of a run in progress, for Ctrl-C. */
+let activeBrowser: Browser | null = null;
+
+export async function closeDashboardBrowser(): Promise<void> {
+  const browser = activeBrowser;
+  activeBrowser = null;
+  await browser?.close().catch(() => undefined);
+}
+
+interface Probe {
+  renderedAt?: number;
+  rows?: number;
+  longTasks: number[];
+  frames: number[];
+}
+
+declare global {
+  interface Window {
+    benchProbe?: Probe;
+  }
+}
+
+export async function runDashboard(ctx: BenchContext): Promise<DashboardResult> {
+  const { options } = ctx;
+  const devices = options.dashboardDevices;
+  let hub: RunningHub | null = null;
+  try {
+    ctx.log(`dashboard: provisioning ${devices} devices`);
+    hub = await startHubChild(ctx, 'dashboard', { mode: 'embedded', devices: [{ prefix: 'dash-', from: 0, count: devices }] }, [], 300_000);
+    const url = hub.url;
+    activeBrowser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+    const context = await activeBrowser.newContext({ viewport: { width: 1440, height: 900 } });
+    // tsx compiles with keepNames, so functions handed to the page call a __name helper it lacks
+    await context.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+    const login = await context.request.post(`${url}/login`, { data: { token: BENCH_ADMIN_TOKEN } });
+    if (!login.ok()) throw new Error(`POST /login: HTTP ${login.status()}`);
+
+    // A first visit builds the bundle on the hub and warms the caches, as a returning operator's
+    // browser would have them; the measured visit is a fresh tab.
+    const warm = await context.newPage();
+    await warm.goto(`${url}/`);
+    await waitListed(warm, devices, 300_000);
+    await warm.close();
+
+    const page = await context.newPage();
+    await page.addInitScript(probeScript, devices);
+    const listAnswer = page.waitForResponse((res) => new URL(res.url()).pathname === '/api/devices', { timeout: 300_000 });
+    ctx.log('dashboard: navigating to the device list');
+    await page.goto(`${url}/`);
+    await waitListed(page, devices, 300_000);
+    const answer = await listAnswer;
+    const listBytes = (await answer.body()).length;
+    const listTransferBytes = (await answer.request().sizes()).responseBodySize;
+    const { renderedAt, rows } = await page.evaluate(() => window.benchProbe!);
+
+    // — scrolling —
+    await page.waitForTimeout(1000);
+    ctx.log('dashboard: scrolling the list');
+    await page.mouse.move(720, 500);
+    await page.evaluate(() => {
+      const probe = window.benchProbe!;
+      probe.longTasks = [];
+      probe.frames = [];
+      new PerformanceObserver((list) => { for (const e of list.getEntries()) probe.longTasks.push(e.duration); }).observe({ type: 'longtask' });
+      const frame = (t: number) => { probe.frames.push(t); requestAnimationFrame(frame); };
+      requestAnimationFrame(frame);
+    });
+    const scrollStarted = Date.now();
+    const scrollTop = () => page.evaluate(() => {
+      const list = document.querySelector('[data-testid="device-list"]');
+      let el: Element | null = list;
+      while (el && !(el.scrollHeight > el.clientHeight + 1 && /auto|scroll/.test(getComputedStyle(el).overflowY))) el = el.parentElement;
+      return (el ?? document.scrollingElement!).scrollTop;
+    });
+    let scrolledPx = 0;
+    for (let i = 0; i < 40; i++) {
+      const before = await scrollTop();
+      await page.mouse.wheel(0, 800);
+      await page.waitForTimeout(50);
+      scrolledPx += Math.abs((await scrollTop()) - before);
+    }
+    for (const key of ['End', 'Home', 'PageDown', 'PageDown', 'End', 'Home']) {
+      await page.keyboard.press(key);
+      await page.waitForTimeout(250);
+    }
+    await page.waitForTimeout(300);
+    const scrollMs = Date.now() - scrollStarted;
+    const scrolled = await page.evaluate(() => {
+      const { longTasks, frames } = window.benchProbe!;
+      let longestFrame = 0;
+      for (let i = 1; i < frames.length; i++) longestFrame = Math.max(longestFrame, frames[i] - frames[i - 1]);
+      return { longTasks: longTasks.length, longestTask: Math.max(0, ...longTasks), longestFrame };
+    });
+
+    // — idle —
+    ctx.log(`dashboard: idle tab for ${options.dashboardIdleSeconds} s`);
+    await page.waitForTimeout(1000);
+    const cdp = await context.newCDPSession(page);
+    let idleBytes = 0;
+    let idleRequests = 0;
+    let idleWsFrames = 0;
+    let counting = true;
+    const wsBytes = (frame: { opcode: number; payloadData: string }) =>
+      frame.opcode === 1 ? Buffer.byteLength(frame.payloadData) : Math.floor((frame.payloadData.length * 3) / 4);
+    cdp.on('Network.requestWillBeSent', (e) => {
+      if (!counting) return;
+      idleRequests++;
+      // request line and headers as sent, roughly, and the body
+      const headers = Object.entries(e.request.headers).reduce((n, [k, v]) => n + k.length + String(v).length + 4, 0);
+      idleBytes += e.request.method.length + e.request.url.length + 12 + headers + (e.request.postData?.length ?? 0);
+    });
+    cdp.on('Network.loadingFinished', (e) => { if (counting) idleBytes += e.encodedDataLength; });
+    cdp.on('Network.webSocketFrameReceived', (e) => { if (counting) { idleWsFrames++; idleBytes += wsBytes(e.response) + 2; } });
+    cdp.on('Network.webSocketFrameSent', (e) => { if (counting) { idleWsFrames++; idleBytes += wsBytes(e.response) + 6; } });
+    await cdp.send('Network.enable');
+    await page.waitForTimeout(options.dashboardIdleSeconds * 1000);
+    counting = false;
+    await cdp.detach().catch(() => undefined);
+
+    return {
+      devices, renderMs: renderedAt!, rowsInDom: rows!, listBytes, listTransferBytes,
+      scrollMs, scrolledPx, longTasks: scrolled.longTasks, longestTaskMs: scrolled.longestTask, longestFrameMs: scrolled.longestFrame,
+      idleSeconds: options.dashboardIdleSeconds, idleBytes, idleBytesPerMinute: (idleBytes * 60) / options.dashboardIdleSeconds, idleRequests, idleWsFrames,
+    };
+  } finally {
+    await closeDashboardBrowser();
+    await stopAll([hub]);
+  }
+}
+
+/**
+ * Runs in the page before its own scripts: on every animation frame until then, checks whether
+ * the device count says `devices` and a device row is in the document, and records that frame.
+ */
+function probeScript(devices: number): void {
+  const probe: Probe = { longTasks: [], frames: [] };
+  window.benchProbe = probe;
+  const check = () => {
+    const count = document.querySelector('[data-testid="device-count"]')?.textContent?.replace(/[\s,.'\u00a0\u202f]/g, '') ?? '';
+    const rows = document.querySelectorAll('[data-testid^="device-row-"]').length;
+    if (rows > 0 && new RegExp(`(^|\\D)${devices}(\\D|$)`).test(count)) {
+      probe.renderedAt = performance.now();
+      probe.rows = rows;
+      performance.mark('device-list-rendered');
+      return;
+    }
+    requestAnimationFrame(check);
+  };
+  requestAnimationFrame(check);
+}
+
+async function waitListed(page: Page, devices: number, timeout: number): Promise<void> {
+  await page.waitForFunction((n) => {
+    const count = document.querySelector('[data-testid="device-count"]')?.textContent?.replace(/[\s,.'\u00a0\u202f]/g, '') ?? '';
+    return document.querySelectorAll('[data-testid^="device-row-"]').length > 0 && new RegExp(`(^|\\D)${n}(\\D|$)`).test(count);
+  }, devices, { timeout, polling: 100 });
+}
+
+/** The scenario's rows: figures, or skipped without Chromium, or the error on each row. */
+export async function dashboardRows(ctx: BenchContext): Promise<Row[]> {
+  const scenario = `dashboard in Chromium, ${ctx.options.dashboardDevices.toLocaleString('en-US')} devices`;
+  const skip = dashboardSkipReason();
+  if (skip) {
+    ctx.log(`dashboard: skipped: ${skip}`);
+    return DASHBOARD_ROW_KEYS.map((key) => skippedRow(key, scenario, MEASURES[key], skip));
+  }
+  let r: DashboardResult;
+  try {
+    r = await runDashboard(ctx);
+  } catch (err) {
+    return DASHBOARD_ROW_KEYS.map((key) => errorRow(key, scenario, MEASURES[key], err));
+  }
+  const b = DASHBOARD_BUDGETS;
+  return [
+    {
+      key: 'dashboard.render', scenario, measure: MEASURES['dashboard.render'],
+      values: { renderMs: r.renderMs, rowsInDom: r.rowsInDom, listBytes: r.listBytes },
+      result: ms(r.renderMs),
+      target: `≤ ${ms(b.renderMs)}`, met: r.renderMs <= b.renderMs,
+      note: `${r.rowsInDom.toLocaleString('en-US')} device rows in the document; GET /api/devices answered ${bytes(r.listBytes)} of JSON (${bytes(r.listTransferBytes)} on the wire); bundle and caches warm (second visit)`,
+    },
+    {
+      key: 'dashboard.scroll', scenario, measure: MEASURES['dashboard.scroll'],
+      // a run without a long task has no longest one: the frame gap stands for it
+      values: { longestFrameMs: r.longestFrameMs, scrollMs: r.scrollMs, ...(r.longTasks ? { longestTaskMs: r.longestTaskMs, longTasks: r.longTasks } : {}) },
+      result: r.longTasks ? `${ms(r.longestTaskMs)} (${r.longTasks} long tasks)` : `no task ≥ ${b.longTaskMs} ms`,
+      target: `≤ ${b.longTaskMs} ms`, met: r.longestTaskMs <= b.longTaskMs,
+      note: `mouse wheel and Page/Home/End keys for ${(r.scrollMs / 1000).toFixed(1)} s, ${r.scrolledPx.toLocaleString('en-US')} px wheeled; longest gap between frames ${ms(r.longestFrameMs)}`,
+    },
+    {
+      key: 'dashboard.idle', scenario, measure: MEASURES['dashboard.idle'],
+      values: { bytesPerMinute: r.idleBytesPerMinute, idleSeconds: r.idleSeconds },
+      result: `${bytes(r.idleBytesPerMinute)}/min`,
+      target: `≤ ${bytes(b.idleBytesPerMinute)}/min`, met: r.idleBytesPerMinute <= b.idleBytesPerMinute,
+      note: `${bytes(r.idleBytes)} over ${r.idleSeconds} s (HTTP both ways with headers, WebSocket frames), ${r.idleRequests} requests, ${r.idleWsFrames} WebSocket frames; no device connected`,
+    },
+  ];
+}
