@@ -10,8 +10,8 @@ import type { ChannelView } from '../../hub/src/http/wire.ts';
 export const MAX_WINDOWS = 100_000;
 
 /**
- * The typical spacing of the newest points: the median of the last `sample` positive steps, so
- * one outage or one burst does not move it. Null with fewer than two distinct times.
+ * The typical spacing of the newest points: the (lower) median of the last `sample` positive
+ * steps, so one outage or one burst does not move it. Null with fewer than two distinct times.
  */
 export function estimateInterval(times: ArrayLike<number>, sample = 32): number | null {
   const steps: number[] = [];
@@ -21,15 +21,20 @@ export function estimateInterval(times: ArrayLike<number>, sample = 32): number 
   }
   if (steps.length === 0) return null;
   steps.sort((a, b) => a - b);
-  return steps[Math.floor(steps.length / 2)];
+  return steps[Math.floor((steps.length - 1) / 2)];
 }
 
 /** A pause longer than this many intervals is an outage, drawn as a break in the line. */
 export const GAP_INTERVALS = 4;
+/**
+ * Aggregates: more than one missing window in a row (relative to the usual step, so a device
+ * slower than the window does not turn into dots) is an outage.
+ */
+export const WINDOW_GAP_INTERVALS = 1.5;
 
 /** The longest step still drawn as a line: a few intervals, never less than `floor`. */
-export function gapThreshold(interval: number | null, floor: number): number {
-  return interval === null ? Infinity : Math.max(GAP_INTERVALS * interval, floor);
+export function gapThreshold(interval: number | null, floor: number, intervals = GAP_INTERVALS): number {
+  return interval === null ? Infinity : Math.max(intervals * interval, floor);
 }
 
 /**

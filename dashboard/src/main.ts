@@ -1,8 +1,9 @@
-// Dashboard entry: session check, login, hash routing (#/ and #/device/<id>), and the live
+// Dashboard entry: session check, login, hash routing (#/, #/device/<id> and #/fleet[/<channel>]), and the live
 // connection shared by all views.
 import { Api } from './api.ts';
 import { deviceListView } from './device-list.ts';
 import { devicePageView } from './device-page.ts';
+import { fleetView } from './fleet-view.ts';
 import { DeviceStore } from './device-store.ts';
 import { byTestId, setText } from './dom.ts';
 import { LiveClient, type LiveState } from './live-client.ts';
@@ -34,9 +35,12 @@ function route(): void {
   if (!session) return;
   session.view?.dispose();
   const match = /^#\/device\/(.+)$/.exec(location.hash);
+  const fleet = /^#\/fleet(?:\/(.+))?$/.exec(location.hash);
   const view = match
     ? devicePageView(decodeURIComponent(match[1]), api, session.store, session.live)
-    : deviceListView(session.store, session.live);
+    : fleet
+      ? fleetView(api, session.store, fleet[1] && decodeURIComponent(fleet[1]))
+      : deviceListView(session.store, session.live);
   session.view = view;
   main.replaceChildren(view.element);
   document.title = `${view.title} · Telemetry Hub`;
@@ -46,12 +50,13 @@ function route(): void {
 function startSession(): void {
   if (session) return;
   const live = new LiveClient({
-    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/live`,
+    // counters=1: the hub pushes every device's status and counter changes, so nothing is polled
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/live?counters=1`,
     session: () => api.session(),
     onUnauthorized: () => endSession('Your session has ended; sign in again.'),
     onState: showState,
     onReconnected: () => {
-      session?.store.refresh().catch(() => undefined);
+      session?.store.reload().catch(() => undefined);
       session?.view?.reconnected?.();
     },
   });

@@ -3,7 +3,7 @@
 // outage, labels in the chosen zone, hover values with their unit, and drag to zoom.
 import uPlot from 'uplot';
 import { axis, withAlpha } from './chart-theme.ts';
-import { axisTimeLabels, estimateInterval, formatTime, gapThreshold, withGaps, type Zone } from './chart-math.ts';
+import { axisTimeLabels, estimateInterval, formatTime, GAP_INTERVALS, gapThreshold, WINDOW_GAP_INTERVALS, withGaps, type Zone } from './chart-math.ts';
 import { formatValue } from './format.ts';
 import { valueAxis } from './live-chart.ts';
 
@@ -39,7 +39,7 @@ export function joinSeries(series: TimeSeries[], every: number | null): { data: 
   let gaps = 0;
   const columns = series.map((s) => {
     const seconds = s.times.map((t) => t / 1000);
-    const gapped = withGaps(seconds, s.values, gapThreshold(estimateInterval(seconds), (every ?? 0) / 1000));
+    const gapped = withGaps(seconds, s.values, gapThreshold(estimateInterval(seconds), (every ?? 0) / 1000, every ? WINDOW_GAP_INTERVALS : GAP_INTERVALS));
     gaps += gapped?.gaps ?? 0;
     return gapped ?? { times: seconds, values: s.values as (number | null)[] };
   });
