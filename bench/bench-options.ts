@@ -1,5 +1,6 @@
-// Command-line flags of `npm run bench`, with the defaults sized to finish in under 5 minutes on
-// 2 cores, `--quick` for a first look, and the tiny preset the smoke test uses.
+// Command-line flags of `npm run bench`, with the defaults sized to finish in minutes on 2 cores
+// (each scenario in 2 minutes at most; cluster in about 1.5), `--quick` for a first look, and the
+// tiny preset the smoke test uses.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './children.ts';
