@@ -82,7 +82,7 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard charts in headless Chromium', (
     await page.goto(hub.url + '/');
     await byTestId('login-token').fill(hub.adminToken);
     await byTestId('login-submit').click();
-    await byTestId('device-list').waitFor({ state: 'attached' });
+    await byTestId('logout').waitFor();
   });
 
   afterAll(async () => {
