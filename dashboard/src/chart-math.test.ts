@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChannelView } from '../../hub/src/http/wire.ts';
 import {
   autoWindow, axisTimeLabels, csvInZone, estimateInterval, fromZoneInput, gapThreshold, groupByUnit, isoInZone,
-  limitFromRefusal, rangeStats, toZoneInput, WINDOW_CHOICES, windowAllowed, windowCount, windowMs, withGaps,
+  limitFromRefusal, rangeStats, toZoneInput, WINDOW_CHOICES, windowAllowed, windowCount, windowMs, withGaps, zoneLabel,
 } from './chart-math.ts';
 
 describe('estimateInterval', () => {
@@ -113,6 +113,11 @@ describe('time zones', () => {
     expect(fromZoneInput('2026-11-25T10:05:07', 'utc')).toBe(t - 42);
     expect(fromZoneInput(toZoneInput(t, 'local'), 'local')).toBe(t - 42);
     expect(fromZoneInput('', 'utc')).toBeNaN();
+  });
+
+  it('names the zone', () => {
+    expect(zoneLabel('utc')).toBe('UTC');
+    expect(zoneLabel('local')).toMatch(/^local time \((UTC|.+, UTC[+-]\d\d:\d\d)\)$/);
   });
 
   it('labels axes in the zone', () => {

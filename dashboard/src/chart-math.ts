@@ -166,6 +166,7 @@ export function utcOffset(ms: number, zone: Zone): string {
 export function zoneLabel(zone: Zone, now = Date.now()): string {
   if (zone === 'utc') return 'UTC';
   const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (/^(Etc\/)?(UTC|GMT|Zulu)$/.test(name ?? '')) return 'local time (UTC)';
   return `local time (${name ? `${name}, ` : ''}UTC${utcOffset(now, 'local')})`;
 }
 

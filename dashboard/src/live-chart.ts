@@ -109,7 +109,8 @@ export class LiveChart {
     this.body = h('div', { class: 'chart-body' }, this.plotHost, this.empty, this.tip);
     this.element = h('section', { class: 'card chart-card', 'data-testid': `channel-${name}` },
       h('header', { class: 'chart-head' },
-        h('span', { class: 'chart-title' }, h('span', { class: `swatch swatch-${index % 8}` }), name),
+        h('span', { class: 'chart-title' }, h('span', { class: `swatch swatch-${index % 8}` }), name,
+          h('a', { class: 'chart-compare', href: `#/fleet/${encodeURIComponent(name)}`, 'data-testid': `compare-${name}`, title: `${name} across devices` }, 'compare')),
         h('span', { class: 'chart-latest' }, this.latest, channel.unit ? h('span', { class: 'unit' }, channel.unit) : null, this.age)),
       this.body);
 

@@ -256,9 +256,10 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard charts in headless Chromium', (
       }
       // from a device page, as an operator would get there
       await open('#/device/rack-a');
-      await byTestId('fleet-link').click();
+      expect(await attr('fleet-link', 'href')).toBe('#/fleet');
+      await byTestId('compare-temperature').click();
       await byTestId('fleet-page').waitFor();
-      await byTestId('fleet-channel').selectOption('temperature');
+      expect(await byTestId('fleet-channel').inputValue()).toBe('temperature');
       await byTestId('fleet-filter').fill('rack-');
       await byTestId('fleet-pick-rack-c').waitFor();
       expect(await page.locator('input[data-testid^="fleet-pick-"]').count()).toBe(3);
