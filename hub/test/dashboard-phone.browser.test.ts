@@ -138,6 +138,15 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard on a phone, in both themes, fro
     await expectNoSidewaysScroll(page, 'the device page with commands');
     const result = await page.locator('[data-testid="command-row"] [data-testid="command-result"]').first().boundingBox();
     expect(result!.x + result!.width).toBeLessThanOrEqual(390);
+
+    // the page comparing devices, where the dashboard has one
+    const compare = page.getByTestId('fleet-link');
+    if (await compare.count()) {
+      await compare.click();
+      await page.waitForFunction(() => location.hash.startsWith('#/fleet'));
+      await page.locator('main canvas').first().waitFor();
+      await expectNoSidewaysScroll(page, 'the device comparison');
+    }
     await context.close();
   });
 
