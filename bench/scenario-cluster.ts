@@ -116,6 +116,8 @@ export interface ClusterResult {
     allMs: number;
     /** kill → streaming again, of the devices that dropped */
     droppedMs: Distribution;
+    /** kill → HELLO answered on a new connection, of the devices that dropped */
+    resumedMs: Distribution;
     notRecovered: number;
     /** devices connected to the surviving hub at the end */
     survivorConnected: number;
@@ -303,7 +305,7 @@ export async function runCluster(ctx: BenchContext): Promise<ClusterResult> {
     await Promise.all(fleet.map((c) => c.call('watch')));
     const killedAt = Date.now();
     hubA.child.proc.kill('SIGKILL');
-    type Recovery = { at: number | null; dropped: boolean; online: boolean }[];
+    type Recovery = { at: number | null; resumedAt: number | null; dropped: boolean; online: boolean }[];
     let recovery: Recovery = [];
     const giveUp = Date.now() + FAILOVER_GIVE_UP_MS;
     for (;;) {
@@ -328,6 +330,7 @@ export async function runCluster(ctx: BenchContext): Promise<ClusterResult> {
         dropped: recovery.filter((r) => r.dropped).length,
         allMs: notRecovered ? NaN : Math.max(...recovery.map((r) => r.at! - killedAt)),
         droppedMs: distribution(recovery.filter((r) => r.dropped && r.at !== null).map((r) => r.at! - killedAt)),
+        resumedMs: distribution(recovery.filter((r) => r.dropped && r.resumedAt !== null).map((r) => r.resumedAt! - killedAt)),
         notRecovered,
         survivorConnected,
       },

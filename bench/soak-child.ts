@@ -104,14 +104,15 @@ serveRpc({
     for (const d of devices) {
       d.watchFrom = d.generated;
       d.recoveredAt = null;
+      d.resumedAt = null;
       closesAtWatch.set(d, d.counters.unexpectedCloses);
     }
     return true;
   },
 
-  /** When each device was streaming again (Date.now(), null: not yet), and whether its connection dropped since `watch`. */
+  /** When each device was streaming again and when it resumed on a new connection (Date.now(), null: not yet), and whether its connection dropped since `watch`. */
   recovery() {
-    return devices.map((d) => ({ at: d.recoveredAt, dropped: d.counters.unexpectedCloses > (closesAtWatch.get(d) ?? 0), online: d.online }));
+    return devices.map((d) => ({ at: d.recoveredAt, resumedAt: d.resumedAt, dropped: d.counters.unexpectedCloses > (closesAtWatch.get(d) ?? 0), online: d.online }));
   },
 
   /** Frames each device made: its readings carry the counts 1 … frames × samplesPerFrame. */

@@ -48,6 +48,8 @@ export class SoakDevice {
    */
   watchFrom = Infinity;
   recoveredAt: number | null = null;
+  /** when a connection made after watching began was resumed (its HELLO answered) */
+  resumedAt: number | null = null;
   /** what a correct hub never does (an ACK beyond the frames sent, a resume point behind an earlier ACK) */
   readonly anomalies: string[] = [];
 
@@ -216,6 +218,7 @@ export class SoakDevice {
   /** [FP-4.1.2, FP-5.3] Drops what the resume point covers and resends the rest, in order. */
   private resume(ws: WebSocket, ackedSeq: number): void {
     this.counters.connects++;
+    if (this.watchFrom !== Infinity && this.resumedAt === null) this.resumedAt = Date.now();
     if (ackedSeq < this.acked) {
       // the frames in between are gone from this device; the check at the end will show whether the hub kept them
       this.anomalies.push(`resume ACK ${ackedSeq} below the earlier ACK ${this.acked}`);
