@@ -35,7 +35,7 @@ describe('CommandService across processes sharing one command log', () => {
   }
 
   /** A hub process's command service, with its own connection to the log and its own live bus. */
-  async function startProcess(path: string, options: { links?: Map<string, DeviceLink>; sweepIntervalMs?: number; queueTtlMs?: number } = {}): Promise<Process> {
+  async function startProcess(path: string, options: { links?: Map<string, DeviceLink>; sweepIntervalMs?: number; queueTtlMs?: number; maxOpenPerDevice?: number } = {}): Promise<Process> {
     const live = createLocalLiveBus();
     const events: LiveEvent[] = [];
     live.subscribe((e) => events.push(e));
@@ -44,7 +44,7 @@ describe('CommandService across processes sharing one command log', () => {
       commandLog: createSqliteCommandLog({ path }), live,
       log: pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
       linkOf: (id) => options.links?.get(id) ?? null,
-      queueTtlMs: options.queueTtlMs ?? 3_600_000, maxOpenPerDevice: 100, defaultTimeoutMs: 10_000, maxTimeoutMs: 600_000,
+      queueTtlMs: options.queueTtlMs ?? 3_600_000, maxOpenPerDevice: options.maxOpenPerDevice ?? 100, defaultTimeoutMs: 10_000, maxTimeoutMs: 600_000,
       sweepIntervalMs: options.sweepIntervalMs ?? 60_000,
     });
     await service.start();
@@ -132,5 +132,21 @@ describe('CommandService across processes sharing one command log', () => {
     links.set('dev-1', link);
     await a.service.deviceReady('dev-1');
     expect(link.frames).toEqual([]);
+  });
+
+  it('at the open-command bound a process counts again from the log: commands another process finished free their places', async () => {
+    const path = await logPath();
+    const link = fakeLink();
+    const b = await startProcess(path, { maxOpenPerDevice: 2 });
+    const a = await startProcess(path, { links: new Map([['dev-x', link]]), maxOpenPerDevice: 2 });
+    // submitted on B while the device is on A: queued on B, delivered and answered through A
+    const first = await b.service.submit('dev-x', { name: 'ping' });
+    const second = await b.service.submit('dev-x', { name: 'ping' });
+    await expect(b.service.submit('dev-x', { name: 'ping' })).rejects.toMatchObject({ code: 'HUB_ERR_QUEUE_FULL' });
+    await a.service.deviceReady('dev-x');
+    for (const command of [first, second]) await a.service.result('dev-x', { type: 'command_result', id: command.id, status: 'succeeded', payload: '{}' });
+    await new Promise((r) => setTimeout(r, 1100)); // B counts again at most once a second
+    const third = await b.service.submit('dev-x', { name: 'ping' });
+    expect(third.status).toBe('queued');
   });
 });

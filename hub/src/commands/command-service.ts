@@ -77,6 +77,7 @@ export class CommandService {
   private readonly limitedLog: LogLimiter;
   /** ids of open commands per device: the bound is checked without a query */
   private readonly openIds = new Map<string, Set<number>>();
+  private readonly recountedAt = new Map<string, number>();
   private readonly reserved = new Map<string, Set<Reservation>>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<number> | null = null;
@@ -138,7 +139,8 @@ export class CommandService {
     if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.options.maxTimeoutMs) {
       throw new CommandError('HUB_ERR_BAD_REQUEST', `timeoutMs: 1 to ${this.options.maxTimeoutMs}`);
     }
-    const open = this.openCount(deviceId);
+    let open = this.openCount(deviceId);
+    if (open >= this.options.maxOpenPerDevice && (await this.recount(deviceId))) open = this.openCount(deviceId);
     if (open >= this.options.maxOpenPerDevice) {
       throw new CommandError('HUB_ERR_QUEUE_FULL', `${open} commands for ${deviceId} are queued or wait for a result (at most ${this.options.maxOpenPerDevice})`);
     }
@@ -258,7 +260,9 @@ export class CommandService {
     this.timers.delete(id);
     try {
       const command = await this.options.commandLog.get(id);
-      if (!command || FINAL_STATUSES.has(command.status)) return;
+      if (!command) return;
+      // finished elsewhere (another hub recorded its result): no longer open here either
+      if (FINAL_STATUSES.has(command.status)) return this.untrack(command);
       // moved on since this timer was set (sent by another process, say): wait for its new time
       if (dueAt(command) > Date.now()) return this.arm(command);
       await this.timeOut(command);
@@ -272,7 +276,11 @@ export class CommandService {
     const queued = command.status === 'queued';
     const reason = queued ? EXPIRED_REASON : NO_RESULT_REASON;
     const timedOut = await this.options.commandLog.transition(command.id, queued ? ['queued'] : AWAITING_RESULT, { status: 'timed-out', result: JSON.stringify({ error: reason }) });
-    if (!timedOut) return false;
+    if (!timedOut) {
+      const now = await this.options.commandLog.get(command.id);
+      if (now && FINAL_STATUSES.has(now.status)) this.untrack(now);
+      return false;
+    }
     this.clearTimer(command.id);
     this.untrack(timedOut);
     // a queued command expires (never delivered); a sent one times out (no result)
@@ -296,6 +304,22 @@ export class CommandService {
       this.publish(command);
     }
     return failed.length;
+  }
+
+  /**
+   * At the limit, counts the device's open commands from the log once more (at most once a second):
+   * another hub may have finished some this hub counted, and commands submitted on other hubs count
+   * too. Returns whether it counted.
+   */
+  private async recount(deviceId: string): Promise<boolean> {
+    const now = Date.now();
+    if (now - (this.recountedAt.get(deviceId) ?? 0) < 1000) return false;
+    this.recountedAt.set(deviceId, now);
+    if (this.recountedAt.size > 10_000) this.recountedAt.clear();
+    const open = await this.options.commandLog.open(deviceId);
+    if (open.length === 0) this.openIds.delete(deviceId);
+    else this.openIds.set(deviceId, new Set(open.map((c) => c.id)));
+    return true;
   }
 
   private track(command: CommandRecord): void {
