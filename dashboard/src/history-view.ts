@@ -79,6 +79,8 @@ export class HistoryView {
   private maxWindows = MAX_WINDOWS;
   private last: { history: HistoryResponse; query: HistoryQuery; every: string | null; auto: boolean } | null = null;
   private readonly syncKey = `history-${++historyCharts}`;
+  /** the form was changed since the shown answer was loaded */
+  private edited = false;
 
   constructor(private readonly api: Api, private readonly device: DeviceView) {
     this.preset = h('select', { 'data-testid': 'history-preset', 'aria-label': 'range', onchange: () => this.applyPreset() },
@@ -114,7 +116,9 @@ export class HistoryView {
     this.table = h('tbody');
     this.csvButton = h('button', { type: 'button', class: 'button', 'data-testid': 'history-csv', onclick: () => void this.download() }, 'Download CSV');
 
-    const form = h('form', { class: 'toolbar', onsubmit: (e: Event) => { e.preventDefault(); void this.load(); } },
+    // Once the form differs from what the charts show, the CSV follows the form; until then it is what is shown.
+    const edited = (e: Event) => { if (e.target !== this.zone) this.edited = true; };
+    const form = h('form', { class: 'toolbar', onsubmit: (e: Event) => { e.preventDefault(); void this.load(); }, oninput: edited, onchange: edited },
       field('Range', this.preset), field(this.fromLabel, this.from), field(this.toLabel, this.to), field('Channel', this.channel),
       field('Window', this.every), field('Aggregate', this.agg), field('Times in', this.zone),
       h('div', { class: 'toolbar-actions' },
@@ -243,6 +247,7 @@ export class HistoryView {
     try {
       const history = await this.api.history(this.device.id, built.query);
       if (generation !== this.generation) return;
+      this.edited = false;
       this.render(history, built.query, built.every, built.auto);
     } catch (err) {
       if (generation !== this.generation) return;
@@ -286,13 +291,19 @@ export class HistoryView {
     void this.load();
   }
 
+  /** The CSV of what the charts and table show (the same query), or of the form once it was changed. */
   private async download(): Promise<void> {
-    const built = this.query();
-    if (typeof built === 'string') return this.say(built, true);
+    let query: HistoryQuery;
+    if (this.last && !this.edited) query = this.last.query;
+    else {
+      const built = this.query();
+      if (typeof built === 'string') return this.say(built, true);
+      query = built.query;
+    }
     this.csvButton.disabled = true;
     try {
       const zone = this.zoneValue;
-      const { blob, filename } = await this.api.historyCsv(this.device.id, built.query);
+      const { blob, filename } = await this.api.historyCsv(this.device.id, query);
       // the hub writes UTC; the file says what the page shows
       const file = zone === 'utc' ? blob : new Blob([csvInZone(await blob.text(), zone)], { type: blob.type });
       const url = URL.createObjectURL(file);

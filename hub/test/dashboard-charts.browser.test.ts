@@ -183,6 +183,9 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard charts in headless Chromium', (
 
       let csv = await download();
       expect(csv[0]).toBe('time,channel,value');
+      // the same points as the charts and the table
+      const shown = Number(/^(\d+) points/.exec((await byTestId('history-summary').textContent())!)![1]);
+      expect(csv.length - 1).toBe(shown);
       const first = csv[1].split(',')[0];
       expect(first).toMatch(/[+-]0[45]:00$/);
       expect(Date.parse(first)).toBe(local.time);
