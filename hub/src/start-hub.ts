@@ -153,7 +153,10 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   const liveEndpoint = createLiveEndpoint({
     bus: live, metrics, log, auth,
     coalesceAboveBytes: options.liveCoalesceBytes, stuckCloseMs: options.liveStuckMs, retryMs: 50, guard,
-    counters: { list: () => presence.list(), intervalMs: 2000 },
+    counters: {
+      list: () => presence.list(), intervalMs: 2000,
+      names: async () => new Map((await registry.list()).map((d) => [d.id, d.name])), registryEveryMs: 10_000,
+    },
   });
   const app = createApp({
     registry, ingest, presence, store, metrics, log, health, auth,

@@ -147,12 +147,14 @@ export type LiveCountersRow = [
 /**
  * Hub → client, only on connections opened with `/ws/live?counters=1`, at most once per interval
  * (2 s) and only when something changed: the devices whose status, last seen, counters or rate
- * changed since the previous message. `null`: the hub no longer has a status for the device (it
- * was deleted). A connection's first message also carries every device online or recently changed.
+ * changed since the previous message. `null`: the device was deleted (or the hub no longer has a
+ * status for it). A connection's first message also carries every device online or recently changed.
  */
 export interface LiveCounters {
   type: 'counters';
   /** when the hub took these numbers, epoch ms */
   at: number;
   devices: Record<string, LiveCountersRow | null>;
+  /** devices added or renamed in the registry (seen within about 10 s): GET /api/devices/:id has them */
+  changed?: string[];
 }

@@ -31,7 +31,13 @@ export interface LiveEndpointOptions {
    * Where `counters` messages come from, for clients that connect with `?counters=1`: the status
    * of every device, read every `intervalMs` while such a client is connected.
    */
-  counters?: { list(): Promise<Map<string, DeviceStatus>>; intervalMs: number };
+  counters?: {
+    list(): Promise<Map<string, DeviceStatus>>;
+    intervalMs: number;
+    /** every device's id and name, read every `registryEveryMs`, for the `changed` ids and deletions */
+    names?(): Promise<Map<string, string>>;
+    registryEveryMs?: number;
+  };
 }
 
 /** Readings per second are counted over about this long, so a device sending every few seconds reads steady. */
@@ -122,8 +128,9 @@ class LiveClient {
     if (this.counters) {
       this.counters.at = message.at;
       Object.assign(this.counters.devices, message.devices);
+      if (message.changed) this.counters.changed = [...new Set([...(this.counters.changed ?? []), ...message.changed])];
     } else {
-      this.counters = { type: 'counters', at: message.at, devices: { ...message.devices } };
+      this.counters = { ...message, devices: { ...message.devices } };
     }
     this.watch();
   }
@@ -272,6 +279,9 @@ class CountersFeed {
   private readonly tracks = new Map<string, DeviceTrack>();
   private timer: NodeJS.Timeout | null = null;
   private reading = false;
+  /** id → name as last read from the registry; null before the first read */
+  private names: Map<string, string> | null = null;
+  private namesAt = 0;
 
   constructor(
     private readonly source: NonNullable<LiveEndpointOptions['counters']>,
@@ -291,14 +301,34 @@ class CountersFeed {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.tracks.clear();
+    this.names = null;
+    this.namesAt = 0;
+  }
+
+  /** Ids added or renamed, and ids deleted, since the registry was read last (read at most every registryEveryMs). */
+  private async registryChanges(now: number): Promise<{ changed: string[]; removed: string[] }> {
+    const none = { changed: [], removed: [] };
+    const read = this.source.names;
+    if (!read || now - this.namesAt < (this.source.registryEveryMs ?? 10_000)) return none;
+    this.namesAt = now;
+    const before = this.names;
+    this.names = await read();
+    if (!before) return none;
+    const changed: string[] = [];
+    const removed: string[] = [];
+    for (const [id, name] of this.names) if (before.get(id) !== name) changed.push(id);
+    for (const id of before.keys()) if (!this.names.has(id)) removed.push(id);
+    return { changed, removed };
   }
 
   private async tick(): Promise<void> {
     if (this.reading) return;
     this.reading = true;
     let statuses: Map<string, DeviceStatus>;
+    let registry: { changed: string[]; removed: string[] };
     try {
       statuses = await this.source.list();
+      registry = await this.registryChanges(Date.now());
     } catch (err) {
       this.log.debug({ err }, 'device statuses unavailable for live counters');
       return;
@@ -340,15 +370,21 @@ class CountersFeed {
       changed[id] = null;
       anyChanged = true;
     }
+    for (const id of registry.removed) {
+      changed[id] = null;
+      anyChanged = true;
+    }
+    const extra = registry.changed.length ? { changed: registry.changed } : {};
+    if (registry.changed.length) anyChanged = true;
     let primer: LiveCounters | null = null;
     for (const client of this.clients()) {
       if (!client.wantsCounters) continue;
       if (!client.countersPrimed) {
         client.countersPrimed = true;
-        primer ??= { type: 'counters', at: now, devices: { ...changed, ...recent(rows, this.tracks, now) } };
+        primer ??= { type: 'counters', at: now, devices: { ...changed, ...recent(rows, this.tracks, now) }, ...extra };
         client.deliverCounters(primer);
       } else if (anyChanged) {
-        client.deliverCounters({ type: 'counters', at: now, devices: changed });
+        client.deliverCounters({ type: 'counters', at: now, devices: changed, ...extra });
       }
     }
   }
