@@ -1,7 +1,7 @@
 // The hub's REST API as the dashboard uses it. The session is the HttpOnly cookie set by
 // POST /login, so nothing here ever holds the operator token after the login form. The answers'
 // shapes are the hub's own declaration (wire.ts); a type-only import adds nothing to the bundle.
-import type { CommandView, DeviceView, HistoryResponse } from '../../hub/src/http/wire.ts';
+import type { CommandView, DeviceRenameRequest, DeviceView, HistoryResponse, ProvisionedDeviceView } from '../../hub/src/http/wire.ts';
 
 export interface HistoryQuery {
   from: number;
@@ -84,6 +84,23 @@ export class Api {
 
   device(id: string): Promise<DeviceView> {
     return this.json(`/api/devices/${encodeURIComponent(id)}`);
+  }
+
+  /** Without an id the hub picks one. The answer carries the device's token, which is never shown again. */
+  createDevice(body: { id?: string; name?: string }): Promise<ProvisionedDeviceView> {
+    return this.json('/api/devices', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
+  renameDevice(id: string, name: string): Promise<DeviceView> {
+    return this.json(`/api/devices/${encodeURIComponent(id)}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name } satisfies DeviceRenameRequest),
+    });
+  }
+
+  async deleteDevice(id: string): Promise<void> {
+    await this.request(`/api/devices/${encodeURIComponent(id)}`, { method: 'DELETE' });
   }
 
   history(id: string, query: HistoryQuery): Promise<HistoryResponse> {

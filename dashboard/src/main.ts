@@ -50,12 +50,13 @@ function route(): void {
 function startSession(): void {
   if (session) return;
   const live = new LiveClient({
-    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/live`,
+    // counters=1: the hub pushes every device's status and counter changes, so nothing is polled
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/live?counters=1`,
     session: () => api.session(),
     onUnauthorized: () => endSession('Your session has ended; sign in again.'),
     onState: showState,
     onReconnected: () => {
-      session?.store.refresh().catch(() => undefined);
+      session?.store.reload().catch(() => undefined);
       session?.view?.reconnected?.();
     },
   });
