@@ -141,8 +141,8 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
 }
 
 /** Builds and caches the history statements on a connection; answers a query synchronously. */
-function createQueryRunner(db: Database.Database): (query: ReadingQuery) => ReadingPoint[] {
-  db.function(SCAN_CHECK, { deterministic: false, directOnly: true }, (_time: unknown) => 1);
+function createQueryRunner(db: Database.Database, pace?: ReaderPace): (query: ReadingQuery) => ReadingPoint[] {
+  db.function(SCAN_CHECK, { deterministic: false, directOnly: true }, pace ? pacer(pace) : (_time: unknown) => 1);
   const statements = new Map<string, Database.Statement<Record<string, unknown>, ReadingPoint>>();
   function statementFor(q: NormalizedQuery): Database.Statement<Record<string, unknown>, ReadingPoint> {
     const key = `${q.agg?.fn ?? 'raw'}/${q.agg?.every !== undefined}/${q.channel !== undefined}`;
@@ -179,9 +179,47 @@ function createQueryRunner(db: Database.Database): (query: ReadingQuery) => Read
   };
 }
 
+/**
+ * A duty cycle for a query: after `busyMs` of reading it sleeps `restMs`, so a query never takes
+ * more than busyMs / (busyMs + restMs) of a core, however long it runs.
+ */
+export interface ReaderPace {
+  busyMs: number;
+  restMs: number;
+}
+
+// how often the per-row function looks at the clock
+const PACE_EVERY_ROWS = 1024;
+
+function pacer({ busyMs, restMs }: ReaderPace): (time: unknown) => number {
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  let rows = 0;
+  let since = performance.now();
+  // one argument: better-sqlite3 takes the SQL function's arity from the function's length
+  return (_time: unknown) => {
+    if (++rows % PACE_EVERY_ROWS === 0 && performance.now() - since >= busyMs) {
+      Atomics.wait(sleeper, 0, 0, restMs);
+      since = performance.now();
+    }
+    return 1;
+  };
+}
+
 export interface SqliteReader {
   query(query: ReadingQuery): ReadingPoint[];
   close(): void;
+}
+
+export interface SqliteReaderOptions {
+  pace?: ReaderPace;
+  /**
+   * After each query, copy the WAL into the database (a passive checkpoint, on a second
+   * connection of this reader's). A reader inside a query holds a snapshot in the WAL, which the
+   * writer cannot copy past: with queries back to back the writer's own checkpoints fall behind
+   * and then catch up in one commit, tens of MB at once, that every acknowledgement waits for.
+   * Done here, the copying is on the reader's time, not the writer's.
+   */
+  checkpoint?: boolean;
 }
 
 /**
@@ -189,13 +227,33 @@ export interface SqliteReader {
  * readers and the writer do not wait for each other, each reader seeing the last commit before its
  * query began. The database must exist (the writer creates it).
  */
-export function openSqliteReader(path: string): SqliteReader {
+export function openSqliteReader(path: string, options: SqliteReaderOptions = {}): SqliteReader {
   const db = new Database(path, { readonly: true, fileMustExist: true });
+  let checkpointer: Database.Database | null = null;
   try {
     db.pragma('busy_timeout = 5000');
-    return { query: createQueryRunner(db), close: () => db.close() };
+    const run = createQueryRunner(db, options.pace);
+    if (options.checkpoint) {
+      checkpointer = new Database(path, { fileMustExist: true });
+      checkpointer.pragma('wal_autocheckpoint = 0');
+    }
+    const copier = checkpointer;
+    return {
+      query(query) {
+        try {
+          return run(query);
+        } finally {
+          copier?.pragma('wal_checkpoint(PASSIVE)');
+        }
+      },
+      close() {
+        db.close();
+        copier?.close();
+      },
+    };
   } catch (err) {
     db.close();
+    checkpointer?.close();
     throw err;
   }
 }

@@ -1,8 +1,17 @@
 // Runs the embedded store inside worker threads and answers the main thread's requests: one writer
 // thread (writes, ping) and reader threads, each with a read-only connection, for history queries.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSqliteStore, openSqliteReader } from './sqlite-store.ts';
 import type { Reading, ReadingPoint, ReadingQuery } from './store.ts';
+
+/**
+ * History queries take at most half a core: a loop of heavy aggregates otherwise takes a whole one,
+ * and on 2 cores the writer, whose commits every acknowledgement waits for, and the event loop
+ * wait for it.
+ */
+export const READER_PACE = { busyMs: 20, restMs: 20 } as const;
 
 /**
  * A batch in columns: each device/channel pair once, times and values in typed arrays whose
@@ -106,9 +115,24 @@ function reply(port: NonNullable<typeof parentPort>, id: number, run: () => unkn
   }
 }
 
+/**
+ * On Linux a thread's nice value is its own: the reader thread takes the lowest priority, so the
+ * writer and the event loop get a core first whenever they want one. Elsewhere (no
+ * /proc/thread-self) the reader keeps the hub's priority and only its pace bounds it.
+ */
+function lowerThreadPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(tid) && tid > 0) setPriority(tid, 19);
+  } catch {
+    // not Linux, or no /proc
+  }
+}
+
 /** A reader answers one query at a time; the main thread sends the next when it has the answer. */
 function serveReads(port: NonNullable<typeof parentPort>, path: string): void {
-  const reader = openSqliteReader(path);
+  lowerThreadPriority();
+  const reader = openSqliteReader(path, { pace: READER_PACE, checkpoint: true });
   port.on('message', function onReadRequest(request: ThreadRequest) {
     if (request.op === 'query') reply(port, request.id, () => packPoints(reader.query(request.query)));
     else if (request.op === 'close') reply(port, request.id, () => reader.close());
