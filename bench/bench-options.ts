@@ -40,6 +40,8 @@ export interface BenchOptions {
   clusterCommands: number;
   /** dashboard: provisioned devices the browser lists */
   dashboardDevices: number;
+  /** dashboard: of those, devices online and streaming at 1 frame/s (0: none) */
+  dashboardOnline: number;
   /** dashboard: how long the idle tab's traffic is counted, s */
   dashboardIdleSeconds: number;
   /** false: InfluxDB rows are skipped even when influxd is installed */
@@ -82,6 +84,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   clusterRate: 1000,
   clusterCommands: 200,
   dashboardDevices: 10_000,
+  dashboardOnline: 100,
   dashboardIdleSeconds: 20,
   influx: true,
   profile: false,
@@ -124,6 +127,7 @@ export const SMOKE_OPTIONS: Partial<BenchOptions> = {
   clusterRate: 50,
   clusterCommands: 10,
   dashboardDevices: 30,
+  dashboardOnline: 3,
   dashboardIdleSeconds: 1,
 };
 
@@ -148,6 +152,7 @@ export const USAGE = `npm run bench -- [flags]
   --cluster-commands N cluster: commands timed, half to each hub (default ${DEFAULT_OPTIONS.clusterCommands})
   --dashboard-devices N
                        dashboard: devices the browser lists (default ${DEFAULT_OPTIONS.dashboardDevices})
+  --dashboard-online N dashboard: of those, devices streaming 1 frame/s while it is measured (default ${DEFAULT_OPTIONS.dashboardOnline})
   --dashboard-idle S   dashboard: seconds the idle tab's traffic is counted (default ${DEFAULT_OPTIONS.dashboardIdleSeconds})
   --no-influx          skip the InfluxDB rows even if influxd is installed
   --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
@@ -234,6 +239,11 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--cluster-rate': options.clusterRate = positive(flag, value(), false); break;
       case '--cluster-commands': options.clusterCommands = Math.max(2, positive(flag, value())); break;
       case '--dashboard-devices': options.dashboardDevices = positive(flag, value()); break;
+      case '--dashboard-online': {
+        const raw = value();
+        options.dashboardOnline = raw === '0' ? 0 : positive(flag, raw);
+        break;
+      }
       case '--dashboard-idle': options.dashboardIdleSeconds = positive(flag, value(), false); break;
       case '--no-influx': options.influx = false; break;
       case '--profile': options.profile = true; break;

@@ -1,5 +1,6 @@
 // Dashboard: a hub with many provisioned devices (10,000 by default, straight into the registry),
-// opened in Debian's Chromium through playwright-core. Three figures, each taken in the browser:
+// some of them online and streaming (100 by default, one frame a second each, from a load
+// generator process), opened in Debian's Chromium through playwright-core. Three figures, each taken in the browser:
 // how long from navigation until every device is listed, the longest main-thread task while the
 // list is scrolled (PerformanceObserver 'longtask'), and the bytes an idle tab moves in a minute
 // (CDP Network events over a window, HTTP and WebSocket, both directions, scaled to a minute).
@@ -7,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { BENCH_ADMIN_TOKEN } from './bench-devices.ts';
 import { bytes, errorRow, ms, si, skippedRow, type Row } from './report.ts';
-import { startHubChild, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
+import type { Child } from './children.ts';
+import { startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -30,6 +32,8 @@ const MEASURES: Record<(typeof DASHBOARD_ROW_KEYS)[number], string> = {
 
 export interface DashboardResult {
   devices: number;
+  /** devices connected and streaming while the page is measured */
+  online: number;
   /** navigation start → the first frame with every device counted and listed, ms */
   renderMs: number;
   /** device rows in the DOM at that frame (fewer than devices: the list renders a window of them) */
@@ -82,11 +86,20 @@ declare global {
 export async function runDashboard(ctx: BenchContext): Promise<DashboardResult> {
   const { options } = ctx;
   const devices = options.dashboardDevices;
+  const online = Math.min(devices, options.dashboardOnline);
   let hub: RunningHub | null = null;
+  let loads: Child[] = [];
   try {
     ctx.log(`dashboard: provisioning ${devices} devices`);
     hub = await startHubChild(ctx, 'dashboard', { mode: 'embedded', devices: [{ prefix: 'dash-', from: 0, count: devices }] }, [], 300_000);
     const url = hub.url;
+    if (online > 0) {
+      ctx.log(`dashboard: ${online} devices online, 1 frame/s each`);
+      loads = (await startLoadChildren(ctx, 'dashboard', url, { prefix: 'dash-', from: 0, count: online }, 1, { rounds: 1 })).children;
+      const connected = await loads[0].call<{ connected: number; firstError?: string }>('connect', { concurrency: 50 });
+      if (connected.connected !== online) throw new Error(`${online - connected.connected} devices did not connect: ${connected.firstError}`);
+      await loads[0].call('openLoop', { framesPerSecond: online });
+    }
     activeBrowser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -180,13 +193,13 @@ export async function runDashboard(ctx: BenchContext): Promise<DashboardResult> 
     await cdp.detach().catch(() => undefined);
 
     return {
-      devices, renderMs: renderedAt!, rowsInDom: rows!, listBytes, listTransferBytes,
+      devices, online, renderMs: renderedAt!, rowsInDom: rows!, listBytes, listTransferBytes,
       scrollMs, scrolledPx, longTasks: scrolled.longTasks, longestTaskMs: scrolled.longestTask, longestFrameMs: scrolled.longestFrame,
       idleSeconds: options.dashboardIdleSeconds, idleBytes, idleBytesPerMinute: (idleBytes * 60) / options.dashboardIdleSeconds, idleRequests, idleWsFrames,
     };
   } finally {
     await closeDashboardBrowser();
-    await stopAll([hub]);
+    await stopAll([...loads, hub]);
   }
 }
 
@@ -220,7 +233,7 @@ async function waitListed(page: Page, devices: number, timeout: number): Promise
 
 /** The scenario's rows: figures, or skipped without Chromium, or the error on each row. */
 export async function dashboardRows(ctx: BenchContext): Promise<Row[]> {
-  const scenario = `dashboard in Chromium, ${ctx.options.dashboardDevices.toLocaleString('en-US')} devices`;
+  const scenario = `dashboard in Chromium, ${ctx.options.dashboardDevices.toLocaleString('en-US')} devices (${Math.min(ctx.options.dashboardOnline, ctx.options.dashboardDevices).toLocaleString('en-US')} online)`;
   const skip = dashboardSkipReason();
   if (skip) {
     ctx.log(`dashboard: skipped: ${skip}`);
@@ -254,7 +267,7 @@ export async function dashboardRows(ctx: BenchContext): Promise<Row[]> {
       values: { bytesPerMinute: r.idleBytesPerMinute, idleSeconds: r.idleSeconds },
       result: `${bytes(r.idleBytesPerMinute)}/min`,
       target: `≤ ${bytes(b.idleBytesPerMinute)}/min`, met: r.idleBytesPerMinute <= b.idleBytesPerMinute,
-      note: `${bytes(r.idleBytes)} over ${r.idleSeconds} s (HTTP both ways with headers, WebSocket frames), ${r.idleRequests} requests, ${r.idleWsFrames} WebSocket frames; no device connected`,
+      note: `${bytes(r.idleBytes)} over ${r.idleSeconds} s (HTTP both ways with headers, WebSocket frames), ${r.idleRequests} requests, ${r.idleWsFrames} WebSocket frames; ${r.online.toLocaleString('en-US')} devices online at 1 frame/s`,
     },
   ];
 }
