@@ -105,6 +105,8 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard on a phone, in both themes, fro
 
     await login(page);
     await expectNoSidewaysScroll(page, 'the device list');
+    // the top bar stays one line: logo, views, live dot, log out
+    expect((await page.locator('.topbar').boundingBox())!.height).toBeLessThanOrEqual(60);
     // cards: each device is a block of its own, not a row of a table wider than the screen
     const card = await page.getByTestId(`device-row-${DEVICE}`).evaluate((row) => {
       const box = row.getBoundingClientRect();
