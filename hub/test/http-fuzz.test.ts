@@ -9,6 +9,7 @@ import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { deriveSeed } from '../../device-sim/src/random.ts';
@@ -525,6 +526,15 @@ interface Parsed {
   body: Buffer;
 }
 
+/** The body as sent before its content coding (the hub compresses JSON when the client accepts it). */
+function decodedBody(res: Parsed): Buffer {
+  const coding = (res.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  if (coding === 'gzip') return gunzipSync(res.body);
+  if (coding === 'br') return brotliDecompressSync(res.body);
+  if (coding === 'deflate') return inflateSync(res.body);
+  return res.body;
+}
+
 /** One response from the start of `buf`: the response and the bytes after it, 'more' when incomplete, or an error. */
 function parseResponse(buf: Buffer, headRequest: boolean, closed: boolean): { res: Parsed; rest: Buffer } | 'more' | { error: string } {
   const end = buf.indexOf('\r\n\r\n');
@@ -792,7 +802,7 @@ describe('fuzzing the HTTP front door', () => {
       if (/json/i.test(type) && res.body.length > 0) {
         let value: unknown;
         try {
-          value = JSON.parse(res.body.toString('utf8'));
+          value = JSON.parse(decodedBody(res).toString('utf8'));
         } catch {
           return finding(`${label}: HTTP ${res.status} with a body that is not JSON: ${show(res.body)}\n  input: ${show(input)}`);
         }

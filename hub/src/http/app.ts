@@ -67,9 +67,12 @@ export function createApp(options: AppOptions): Hono {
   });
   app.notFound((c) => c.json(new HttpError('HUB_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
 
-  // JSON and CSV answers are gzipped for clients that ask (the registry of a large fleet is
-  // megabytes of repetitive JSON); the dashboard's assets come compressed already and pass as they are.
-  app.use('*', compress({ encoding: 'gzip' }));
+  // The answers that can be large — the registry of a fleet (megabytes of repetitive JSON) and
+  // history — are gzipped for clients that ask. Small answers are not worth a compression stream;
+  // the dashboard's assets come compressed already.
+  const gzip = compress({ encoding: 'gzip' });
+  app.use('/api/devices', gzip);
+  app.use('/api/devices/:id/readings', gzip);
 
   // Bodies are counted as they arrive and refused past their route's limit, before anything is
   // buffered and before the token is checked: no request can grow the hub's memory.

@@ -102,6 +102,10 @@ export function createHubServer(options: HubServerOptions): Server {
   const server: Server = options.tls
     ? createHttpsServer({ ...serverOptions, handshakeTimeout: options.headersTimeoutMs, cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, listener)
     : createHttpServer(serverOptions, listener);
+  // A client may close its sending side once its request is out (a half-close); it still gets its
+  // whole answer, streamed or compressed, before the hub closes the connection. (Node's default ends
+  // the socket at once, cutting an answer still being written.)
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // An `Expect` the hub does not know is ignored (RFC 9110 allows it) rather than answered 417.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
 
