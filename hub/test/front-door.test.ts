@@ -2,6 +2,7 @@
 // kill the process, bodies and headers that used to grow its memory, connections that never finish,
 // and failure throttling that must never lock out a good device or the operator.
 import { connect, type Socket } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
@@ -97,6 +98,39 @@ describe('front door: requests that must not kill the hub', () => {
     const expectation = await rawRequest(hub, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nExpect: 10-continue\r\nConnection: close\r\n\r\n`);
     expect(expectation.status).toBe(200);
     await stillServing(hub);
+  });
+
+  it('gives a client that closes its sending side after its request the whole answer, compressed or not', async () => {
+    for (const i of [1, 2, 3]) await hub.provision(`half-${i}`);
+    const { port } = new URL(hub.url);
+    for (const encoding of ['gzip', 'identity']) {
+      const raw = await new Promise<Buffer>((resolve) => {
+        const socket = connect(Number(port), '127.0.0.1');
+        const chunks: Buffer[] = [];
+        socket.on('data', (d) => chunks.push(d));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(Buffer.concat(chunks)));
+        socket.end(`GET /api/devices HTTP/1.1\r\nHost: hub.test\r\nAuthorization: Bearer ${hub.adminToken}\r\nAccept-Encoding: ${encoding}\r\n\r\n`);
+      });
+      const head = raw.subarray(0, raw.indexOf('\r\n\r\n')).toString('latin1');
+      expect(head, encoding).toMatch(/^HTTP\/1\.1 200/);
+      let body = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+      if (/transfer-encoding: chunked/i.test(head)) {
+        const parts: Buffer[] = [];
+        for (let at = 0; ; ) {
+          const eol = body.indexOf('\r\n', at);
+          const size = eol < 0 ? NaN : parseInt(body.subarray(at, eol).toString('latin1'), 16);
+          // the last chunk, or an answer cut short (its JSON will not parse)
+          if (!(size > 0) || eol + 2 + size > body.length) break;
+          parts.push(body.subarray(eol + 2, eol + 2 + size));
+          at = eol + 2 + size + 2;
+        }
+        body = Buffer.concat(parts);
+      }
+      if (/content-encoding: gzip/i.test(head)) body = gunzipSync(body);
+      const ids = (JSON.parse(body.toString('utf8')) as { id: string }[]).map((d) => d.id);
+      expect(ids).toEqual(expect.arrayContaining(['half-1', 'half-2', 'half-3']));
+    }
   });
 
   it('does not count a handshake that ws refuses (no key) as an open connection', async () => {
