@@ -147,13 +147,30 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     if (left <= 0) throw new QueryTimeoutError(init.deadline!.ms);
     const queryBound = left < ms;
     if (queryBound) ms = left;
-    try {
-      const res = await fetch(url, { ...init, headers: { ...target.headers, ...init.headers }, signal: AbortSignal.timeout(ms) });
+    // The bound is raced, not only passed to fetch as a signal: an abort that lands while the
+    // answer's body is being read has been seen to leave res.text() pending for good.
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const timeout = Object.assign(new Error(`no answer within ${ms} ms`), { name: 'TimeoutError' });
+        controller.abort(timeout);
+        reject(timeout);
+      }, ms);
+    });
+    const exchange = (async () => {
+      const res = await fetch(url, { ...init, headers: { ...target.headers, ...init.headers }, signal: controller.signal });
       return { status: res.status, body: await res.text() };
+    })();
+    exchange.catch(() => undefined); // it may lose the race and fail later
+    try {
+      return await Promise.race([exchange, bound]);
     } catch (err) {
       if ((err as Error).name === 'TimeoutError' && queryBound) throw new QueryTimeoutError(init.deadline!.ms);
       if ((err as Error).name === 'TimeoutError') throw new Error(`InfluxDB at ${target.base} did not answer within ${ms} ms`, { cause: err });
       throw new Error(`InfluxDB at ${target.base} is unreachable: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
