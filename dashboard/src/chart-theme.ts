@@ -1,5 +1,5 @@
-// uPlot draws on canvas, so the stylesheet cannot reach axes and grid: colours live here and
-// match style.css.
+// uPlot draws on canvas, so the stylesheet cannot style axes and grid itself: their colours are
+// read from its variables here; series colours read well on both themes.
 import type uPlot from 'uplot';
 
 export const SERIES_COLORS = ['#4493f8', '#3fb950', '#d29922', '#f778ba', '#a371f7', '#39c5cf', '#ff7b72', '#8b949e'];
@@ -13,15 +13,21 @@ export function withAlpha(hex: string, alpha: number): string {
   return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
 }
 
-const AXIS_TEXT = '#8b949e';
-const GRID = 'rgba(240, 246, 252, 0.08)';
+// The theme's colours for axes and grid, read from style.css's variables (light or dark, as the
+// system prefers) each time a chart draws, so a theme change shows at the next redraw.
+function themeColor(variable: string, fallback: string): string {
+  if (typeof document === 'undefined') return fallback;
+  return getComputedStyle(document.documentElement).getPropertyValue(variable).trim() || fallback;
+}
+const axisText = () => themeColor('--chart-axis', '#8b949e');
+const grid = () => themeColor('--chart-grid', 'rgba(240, 246, 252, 0.08)');
 
 export function axis(extra: uPlot.Axis = {}): uPlot.Axis {
   return {
-    stroke: AXIS_TEXT,
+    stroke: axisText,
     font: '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
-    grid: { stroke: GRID, width: 1 },
-    ticks: { stroke: GRID, width: 1, size: 4 },
+    grid: { stroke: grid, width: 1 },
+    ticks: { stroke: grid, width: 1, size: 4 },
     ...extra,
   };
 }
