@@ -152,6 +152,8 @@ export async function provisionDevices(options: ProvisionOptions): Promise<Map<s
   }
   if (created) options.log?.(`provisioned ${created} device(s)${tokensFile ? `; tokens saved in ${tokensFile}` : ' (no --tokens-file: their tokens are not kept)'}`);
   if (conflicts.length) {
+    // in id order: the workers finish in any order
+    conflicts.sort();
     const shown = conflicts.slice(0, 5).join(', ') + (conflicts.length > 5 ? ` and ${conflicts.length - 5} more` : '');
     throw new ProvisionError(
       `${shown} already exist on the hub and their tokens are ${tokensFile ? `not in ${tokensFile}` : 'unknown (no --tokens-file)'}: ` +
