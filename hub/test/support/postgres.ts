@@ -33,6 +33,21 @@ function asPostgres(args: string[]): { status: number | null; output: string } {
   return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
 }
 
+// pg_ctl starts the server as a daemon: a test process that dies must not leave it behind.
+const running = new Set<() => number | null>();
+process.once('exit', () => {
+  for (const pidOf of running) {
+    const pid = pidOf();
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+});
+
 export async function startPostgres(): Promise<Postgres> {
   const dir = mkdtempSync(join(tmpdir(), 'test-pg-'));
   // the server runs as `postgres`, which must be able to enter and own its directory
@@ -64,6 +79,7 @@ export async function startPostgres(): Promise<Postgres> {
     return existsSync(file) ? Number(readFileSync(file, 'utf8').split('\n')[0]) : null;
   }
   await start();
+  running.add(pid);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
 
   return {
@@ -92,6 +108,7 @@ export async function startPostgres(): Promise<Postgres> {
     },
     start,
     async stop() {
+      running.delete(pid);
       const p = pid();
       if (p) {
         asPostgres([join(PG_BIN, 'pg_ctl'), '-D', data, '-m', 'immediate', '-w', '-t', '20', 'stop']);
