@@ -1,38 +1,26 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe } from 'vitest';
-import { connectPostgres, migrate, type Sql } from '../cluster/postgres.ts';
-import { PG_BIN, startPostgres, type Postgres } from '../../test/support/postgres.ts';
+import { describe } from 'vitest';
+import { PG_BIN } from '../../test/support/postgres.ts';
+import { postgresPerFile } from '../../test/support/postgres-per-file.ts';
 import { hasRealPart } from '../../test/support/real-parts.ts';
 import { createPgCommandLog } from './pg-command-log.ts';
 import { describeCommandLogContract } from './command-log-contract.ts';
 
 describe.runIf(hasRealPart(join(PG_BIN, 'initdb')))('PostgreSQL command log', () => {
-  // one private server for the file, a fresh database per case
-  let pg: Postgres;
-  let databases = 0;
-  beforeAll(async () => {
-    pg = await startPostgres();
-  });
-  afterAll(async () => {
-    await pg?.stop();
-  });
+  const postgres = postgresPerFile('commands');
 
   describeCommandLogContract('PostgreSQL', async () => {
-    const url = await pg.database(`commands_${++databases}`);
-    const pools: Sql[] = [connectPostgres(url)];
-    await migrate(pools[0]);
-    const log = createPgCommandLog(pools[0]);
+    const db = await postgres.freshDatabase();
+    const log = createPgCommandLog(db.pool());
     return {
       log,
       // a pool of its own is what a second hub holds
       async peer() {
-        const pool = connectPostgres(url);
-        pools.push(pool);
-        return createPgCommandLog(pool);
+        return createPgCommandLog(db.pool());
       },
       async cleanup() {
         await log.close();
-        await Promise.all(pools.map((pool) => pool.end()));
+        await db.end();
       },
     };
   });
