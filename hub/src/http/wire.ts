@@ -76,6 +76,40 @@ export interface CommandView {
   updatedAt: string;
 }
 
+export type AlertStateView = 'pending' | 'firing' | 'resolved' | 'cancelled';
+
+/**
+ * An alert as GET /api/alerts answers it, /ws/live `alert` events carry it and webhooks receive it:
+ * one episode of one rule on one device.
+ */
+export interface AlertView {
+  id: number;
+  ruleId: number;
+  ruleName: string;
+  deviceId: string;
+  /** null for offline rules */
+  channel: string | null;
+  severity: 'info' | 'warning' | 'critical';
+  state: AlertStateView;
+  /** the value behind the last transition; null for no-data and offline alerts */
+  value: number | null;
+  pendingAt: string | null;
+  firedAt: string | null;
+  /** when it resolved (or, pending, was cancelled) */
+  resolvedAt: string | null;
+  acknowledgedAt: string | null;
+  silencedUntil: string | null;
+  updatedAt: string;
+}
+
+/** The body of a webhook delivery, signed in X-Hub-Signature-256. */
+export interface WebhookDelivery {
+  /** the same for every attempt at one transition: a receiver drops a key it has seen */
+  idempotencyKey: string;
+  event: 'firing' | 'resolved';
+  alert: AlertView;
+}
+
 // ── /ws/live ──────────────────────────────────────────────────────────────────────────────────
 
 /** Client → hub: replaces the subscription. Readings are filtered; every other event reaches every client. */
@@ -97,7 +131,8 @@ export type LiveEvent =
   | { type: 'readings'; deviceId: string; readings: LiveReading[] }
   | { type: 'status'; deviceId: string; online: boolean; at: number }
   | { type: 'command'; deviceId: string; command: CommandView }
-  | { type: 'console'; deviceId: string; at: number; text: string };
+  | { type: 'console'; deviceId: string; at: number; text: string }
+  | { type: 'alert'; alert: AlertView };
 
 /** Hub → client: the echo of a subscription. */
 export interface LiveSubscribed {
