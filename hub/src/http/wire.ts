@@ -132,7 +132,7 @@ export type LiveEvent =
   | { type: 'status'; deviceId: string; online: boolean; at: number }
   | { type: 'command'; deviceId: string; command: CommandView }
   | { type: 'console'; deviceId: string; at: number; text: string }
-  | { type: 'alert'; alert: AlertView };
+  | { type: 'alert'; deviceId: string; alert: AlertView };
 
 /** Hub → client: the echo of a subscription. */
 export interface LiveSubscribed {
