@@ -72,6 +72,8 @@ export interface Rule extends Required<Pick<RuleInput, 'name' | 'devices' | 'sev
 export interface AlertRecord {
   id: number;
   ruleId: number;
+  /** the rule's name when the alert opened: kept, so an alert outlives its rule's deletion */
+  ruleName: string;
   deviceId: string;
   /** the rule's channel; null for offline rules */
   channel: string | null;
