@@ -69,6 +69,12 @@ describe('parseCli', () => {
     expect(config(['--channels', 'mixed']).channels).toBe('mixed');
   });
 
+  it('takes an excursion on a channel the devices carry, or may carry with --channels mixed', () => {
+    const excursion = { channel: 'humidity', offset: -20, afterMs: 0, forMs: 30_000 };
+    expect(config(['--fault', 'excursion:humidity:-20/0/30']).faults.excursion).toEqual(excursion);
+    expect(config(['--channels', 'mixed', '--fault', 'excursion:humidity:-20/0/30']).faults.excursion).toEqual(excursion);
+  });
+
   it('runs one serial device with --serial', () => {
     expect(config(['--serial', '/dev/pts/3', '--baud', '9600', '--fault', 'malformed:0.1']).serial).toEqual({ path: '/dev/pts/3', baudRate: 9600, id: 'sim-serial' });
     expect(config(['--serial', '/tmp/ttyB', '--id', 'bench-1']).serial?.id).toBe('bench-1');
@@ -97,6 +103,8 @@ describe('parseCli', () => {
     [['--serial', '/dev/x', '--devices', '5'], '--serial runs one device'],
     [['--serial', '/dev/x', '--fault', 'drop:5'], '--fault drop: not available with --serial'],
     [['--baud', '9600'], '--baud applies only with --serial'],
+    [['--channels', 'door,battery', '--fault', 'excursion:temperature:+15/5/10'], '--fault excursion:temperature:…: no device carries temperature (--channels door,battery)'],
+    [['--serial', '/dev/x', '--fault', 'excursion:temperature:+15/5/10'], '--fault excursion: not available with --serial'],
   ])('refuses %j: %s', (args, message) => {
     expect(() => parseCli(args)).toThrow(UsageError);
     expect(() => parseCli(args)).toThrow(message);

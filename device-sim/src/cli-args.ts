@@ -77,7 +77,11 @@ export function helpText(): string {
     const f = flag as Flag;
     return hanging((left as string).padEnd(width), `${f.help}${f.shown ? ` (default: ${f.shown})` : ''}`);
   });
-  const faultWidth = Math.max(...FAULT_USAGE.map(([s]) => s.length)) + 2;
+  // a syntax too long for the column gets a line of its own, so the others keep room for their text
+  const faultWidth = Math.max(...FAULT_USAGE.map(([s]) => s.length).filter((n) => n <= 32)) + 2;
+  const fault = ([syntax, meaning]: [string, string]) => (syntax.length + 2 > faultWidth
+    ? `  ${syntax}\n${hanging(' '.repeat(faultWidth + 2), meaning)}`
+    : hanging(`  ${syntax.padEnd(faultWidth)}`, meaning));
   const channels = SENSOR_KINDS.map((k) => {
     const c = SENSOR_CHANNELS[k];
     return `  ${k.padEnd(12)} channel ${c.id}, ${c.type}${c.unit ? `, ${c.unit}` : ''}`;
@@ -100,8 +104,9 @@ export function helpText(): string {
     ...channels,
     '',
     'FAULTS (--fault <spec>)',
-    ...FAULT_USAGE.map(([syntax, meaning]) => hanging(`  ${syntax.padEnd(faultWidth)}`, meaning)),
-    '  With --serial only malformed and skew apply.',
+    ...FAULT_USAGE.map(fault),
+    '  With --serial only malformed and skew apply. With --channels mixed, an excursion shifts only',
+    '  the devices that carry its channel.',
     '',
     'EXAMPLES',
     '  npm run sim -- --devices 1000 --rate 5 --tokens-file sim-tokens.json --duration 60',
@@ -214,6 +219,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = {}): CliResult
     if (err instanceof FaultError) throw new UsageError(err.message);
     throw err;
   }
+  // with "mixed" some devices carry the channel and some do not; a list without it is a mistake
+  if (faults.excursion && channels !== 'mixed' && !channels.includes(faults.excursion.channel)) {
+    throw new UsageError(`--fault excursion:${faults.excursion.channel}:…: no device carries ${faults.excursion.channel} (--channels ${channelsText})`);
+  }
 
   const config: SimConfig = {
     hubUrl,
@@ -245,6 +254,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = {}): CliResult
     const unsupported = (['drop', 'stall', 'burst'] as const).filter((k) => faults[k]);
     if (faults.badToken) unsupported.push('bad-token' as never);
     if (unsupported.length) throw new UsageError(`--fault ${unsupported.join(', ')}: not available with --serial (serial devices have no connection or token); malformed and skew are`);
+    if (faults.excursion) throw new UsageError('--fault excursion: not available with --serial; malformed and skew are');
     const id = str('id') ?? `${prefix}serial`;
     if (!DEVICE_ID_PATTERN.test(id)) throw new UsageError(`--id ${id}: 1-64 characters of A-Z a-z 0-9 . _ - :`);
     config.serial = { path: serialPath, baudRate: numberFlag('baud', str('baud'), 115200, { min: 1, max: 10_000_000, integer: true }), id };

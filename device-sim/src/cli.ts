@@ -24,6 +24,7 @@ function describeFaults(config: SimConfig): string {
     f.skewMs !== undefined && `clock skew ${f.skewMs} ms`,
     f.malformed !== undefined && `malformed p=${f.malformed}`,
     f.badToken && 'bad token on the last device',
+    f.excursion && `${f.excursion.channel} ${f.excursion.offset > 0 ? '+' : ''}${f.excursion.offset} for ${f.excursion.forMs / 1000} s from ${f.excursion.afterMs / 1000} s after each device's first connect`,
   ].filter(Boolean);
   return parts.length ? `; faults: ${parts.join(', ')}` : '';
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame, ProtocolError } from '../../hub/src/protocol/index.ts';
-import { collectFaults, FaultError, firstOccurrence, flipRandomBit, malformer, parseFault, wrongToken } from './faults.ts';
+import { applyExcursion, collectFaults, excursionOffset, FaultError, firstOccurrence, flipRandomBit, malformer, parseFault, wrongToken, type Excursion } from './faults.ts';
 import { seededRandom } from './random.ts';
+import { createSensors } from './sensors/index.ts';
 
 describe('--fault specs', () => {
   it('parses every fault with its defaults', () => {
@@ -14,10 +15,12 @@ describe('--fault specs', () => {
     expect(parseFault('skew:-1500')).toEqual({ kind: 'skew', ms: -1500 });
     expect(parseFault('malformed:0.2')).toEqual({ kind: 'malformed', probability: 0.2 });
     expect(parseFault('bad-token')).toEqual({ kind: 'bad-token' });
+    expect(parseFault('excursion:temperature:+15/5/10')).toEqual({ kind: 'excursion', channel: 'temperature', offset: 15, afterMs: 5000, forMs: 10_000 });
+    expect(parseFault('excursion:battery:-400/0/2.5')).toEqual({ kind: 'excursion', channel: 'battery', offset: -400, afterMs: 0, forMs: 2500 });
   });
 
   it.each([
-    ['flood:3', /unknown fault "flood"; known: drop, stall, burst, skew, malformed, bad-token/],
+    ['flood:3', /unknown fault "flood"; known: drop, stall, burst, skew, malformed, bad-token, excursion$/],
     ['drop', /expected drop:<every s>/],
     ['drop:0', /positive number of seconds/],
     ['drop:soon', /positive number of seconds \(expected drop:<every s>\)/],
@@ -28,6 +31,16 @@ describe('--fault specs', () => {
     ['malformed:1.5', /from 0 to 1/],
     ['malformed:', /from 0 to 1/],
     ['bad-token:1', /expected bad-token/],
+    ['excursion', /expected excursion:<channel>:<offset>\/<after s>\/<for s>/],
+    ['excursion:temperature:+15/5', /expected excursion:<channel>:<offset>\/<after s>\/<for s>/],
+    ['excursion:temperature:+15/5/10/2', /expected excursion:/],
+    ['excursion:temperature:15:5/10', /expected excursion:/],
+    ['excursion:lux:+15/5/10', /channel must be one of temperature, humidity, battery, accel, counter$/],
+    ['excursion:door:+1/5/10', /channel must be one of/],
+    ['excursion:temperature:0/5/10', /offset must be a number other than 0/],
+    ['excursion:temperature:warm/5/10', /offset must be a number other than 0 \(expected excursion:/],
+    ['excursion:temperature:+15/-1/10', /start must be 0 or more seconds/],
+    ['excursion:temperature:+15/5/0', /excursion must last a positive number of seconds/],
   ])('refuses %s with a clear message', (spec, message) => {
     expect(() => parseFault(spec)).toThrow(FaultError);
     expect(() => parseFault(spec)).toThrow(message);
@@ -38,6 +51,10 @@ describe('--fault specs', () => {
       drop: { everyMs: 10_000 }, skewMs: 500, badToken: true, malformed: 0.1,
     });
     expect(() => collectFaults(['drop:10', 'drop:20'])).toThrow(/drop given twice/);
+    expect(collectFaults(['excursion:temperature:+15/5/10', 'drop:3'])).toEqual({
+      drop: { everyMs: 3000 }, badToken: false, excursion: { channel: 'temperature', offset: 15, afterMs: 5000, forMs: 10_000 },
+    });
+    expect(() => collectFaults(['excursion:temperature:+15/5/10', 'excursion:humidity:-5/0/1'])).toThrow(/excursion given twice/);
   });
 });
 
@@ -97,5 +114,43 @@ describe('fault primitives', () => {
     expect(Math.max(...firsts)).toBeLessThan(11_000);
     expect(firsts.filter((t) => t < 6000).length).toBeGreaterThan(400);
     expect(firsts.filter((t) => t < 6000).length).toBeLessThan(600);
+  });
+});
+
+describe('excursion', () => {
+  const start = 1_700_000_000_123;
+  const warm: Excursion = { channel: 'temperature', offset: 15, afterMs: 5000, forMs: 10_000 };
+
+  it('shifts exactly the sample times in [start + after, start + after + for)', () => {
+    expect(excursionOffset(warm, start, start)).toBe(0);
+    expect(excursionOffset(warm, start, start + 4999)).toBe(0);
+    expect(excursionOffset(warm, start, start + 5000)).toBe(15);
+    expect(excursionOffset(warm, start, start + 14_999)).toBe(15);
+    expect(excursionOffset(warm, start, start + 15_000)).toBe(0);
+    expect(excursionOffset({ ...warm, afterMs: 0 }, start, start)).toBe(15);
+  });
+
+  it('adds the offset to the model\'s own value on its channel only, and leaves the others alone', () => {
+    const kinds = ['temperature', 'humidity', 'battery'] as const;
+    const plain = createSensors(kinds, { seed: 5 });
+    const shifted = applyExcursion(createSensors(kinds, { seed: 5 }), warm, start);
+    expect(shifted.map((s) => s.channel)).toEqual(plain.map((s) => s.channel));
+    for (let t = start; t < start + 20_000; t += 250) {
+      const inside = t >= start + 5000 && t < start + 15_000;
+      // temperature first: humidity follows the air, not the reported value
+      const [temperature, humidity, battery] = plain.map((s) => s.read(t) as number);
+      const [temperature2, humidity2, battery2] = shifted.map((s) => s.read(t) as number);
+      expect(temperature2 - temperature).toBeCloseTo(inside ? 15 : 0, 9);
+      expect(humidity2).toBe(humidity);
+      expect(battery2).toBe(battery);
+    }
+  });
+
+  it('keeps whole numbers on an integer channel', () => {
+    const counter = createSensors(['counter'], { seed: 6 });
+    const [shifted] = applyExcursion(createSensors(['counter'], { seed: 6 }), { channel: 'counter', offset: 2.6, afterMs: 0, forMs: 1000 }, start);
+    const plain = counter[0].read(start + 10) as number;
+    expect(shifted.read(start + 10)).toBe(plain + 3);
+    expect(Number.isInteger(shifted.read(start + 10))).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 // Fault injection: what `--fault` accepts, and the small pure pieces the simulator applies.
 import type { Random } from './random.ts';
+import { SENSOR_CHANNELS, SENSOR_KINDS, type SensorKind, type SensorModel } from './sensors/index.ts';
 
 export type FaultSpec =
   | { kind: 'drop'; everyMs: number }
@@ -7,7 +8,17 @@ export type FaultSpec =
   | { kind: 'burst'; factor: number; everyMs: number; forMs: number }
   | { kind: 'skew'; ms: number }
   | { kind: 'malformed'; probability: number }
-  | { kind: 'bad-token' };
+  | { kind: 'bad-token' }
+  | ({ kind: 'excursion' } & Excursion);
+
+/** One channel pushed off its model by a fixed amount for a while, e.g. to drive it over an alert threshold. */
+export interface Excursion {
+  channel: SensorKind;
+  offset: number;
+  /** from the device's start (its first connect) */
+  afterMs: number;
+  forMs: number;
+}
 
 export interface Faults {
   drop?: { everyMs: number };
@@ -16,6 +27,7 @@ export interface Faults {
   skewMs?: number;
   malformed?: number;
   badToken: boolean;
+  excursion?: Excursion;
 }
 
 /** For --help: one line per fault. */
@@ -26,6 +38,7 @@ export const FAULT_USAGE: [syntax: string, meaning: string][] = [
   ['skew:<ms>', 'device clocks run <ms> off (negative: behind) and ignore the hub time in ACKs; over 300000 the hub rejects samples (FP_ERR_BAD_TIME)'],
   ['malformed:<p>', 'each new READINGS frame goes out with one random bit flipped with probability <p> (0..1); the hub closes the connection, the device reconnects and resends the intact copy'],
   ['bad-token', 'the last device connects with a wrong token and reports the hub\'s HTTP 401'],
+  ['excursion:<channel>:<offset>/<after s>/<for s>', 'each device\'s <channel> (a number channel) reads its normal value plus <offset> (e.g. +15 or -10) for <for> s from <after> s after the device first connected, then normal again: exactly the samples stamped in that span are shifted, e.g. excursion:temperature:+15/5/10'],
 ];
 
 export class FaultError extends Error {}
@@ -73,11 +86,28 @@ export function parseFault(spec: string): FaultSpec {
     case 'bad-token':
       if (args.length !== 0) break;
       return { kind };
+    case 'excursion':
+      return parseExcursion(spec);
     default:
       throw new FaultError(`--fault ${spec}: unknown fault ${JSON.stringify(kind)}; known: ${FAULT_USAGE.map(([s]) => s.split(':')[0]).join(', ')}`);
   }
   const usage = FAULT_USAGE.find(([syntax]) => syntax.split(/[:[]/)[0] === kind)![0];
   throw new FaultError(`--fault ${spec}: expected ${usage}`);
+}
+
+const NUMBER_KINDS = SENSOR_KINDS.filter((k) => SENSOR_CHANNELS[k].type !== 'bool');
+
+function parseExcursion(spec: string): FaultSpec {
+  const [, channel, rest, extra] = spec.split(':');
+  const args = rest?.split('/') ?? [];
+  if (channel === undefined || extra !== undefined || args.length !== 3) throw new FaultError(`--fault ${spec}: expected ${FAULT_USAGE.find(([s]) => s.startsWith('excursion:'))![0]}`);
+  if (!(NUMBER_KINDS as readonly string[]).includes(channel)) {
+    throw new FaultError(`--fault ${spec}: the channel must be one of ${NUMBER_KINDS.join(', ')}`);
+  }
+  const offset = number(args[0], 'the offset must be a number other than 0', spec, (n) => n !== 0);
+  const afterMs = 1000 * number(args[1], 'the start must be 0 or more seconds', spec, (n) => n >= 0);
+  const forMs = 1000 * number(args[2], 'the excursion must last a positive number of seconds', spec, positive);
+  return { kind: 'excursion', channel: channel as SensorKind, offset, afterMs, forMs };
 }
 
 /** Several --fault flags into one set; the same kind twice is a mistake, not a merge. */
@@ -95,6 +125,7 @@ export function collectFaults(specs: readonly string[]): Faults {
       case 'skew': faults.skewMs = spec.ms; break;
       case 'malformed': faults.malformed = spec.probability; break;
       case 'bad-token': faults.badToken = true; break;
+      case 'excursion': faults.excursion = { channel: spec.channel, offset: spec.offset, afterMs: spec.afterMs, forMs: spec.forMs }; break;
     }
   }
   return faults;
@@ -124,4 +155,27 @@ export function wrongToken(token: string): string {
  */
 export function firstOccurrence(start: number, everyMs: number, rand: Random): number {
   return start + rand() * everyMs;
+}
+
+/** What an excursion adds at sample time `t` to a device that started at `startedAt`: [start + after, start + after + for). */
+export function excursionOffset(excursion: Excursion, startedAt: number, t: number): number {
+  const from = startedAt + excursion.afterMs;
+  return t >= from && t < from + excursion.forMs ? excursion.offset : 0;
+}
+
+/**
+ * A device's sensors with the excursion applied to its channel (the others as they are). The model
+ * underneath keeps running, so the channel comes back to where it would have been anyway.
+ */
+export function applyExcursion(sensors: readonly SensorModel[], excursion: Excursion, startedAt: number): SensorModel[] {
+  const channel = SENSOR_CHANNELS[excursion.channel];
+  return sensors.map((sensor) => {
+    if (sensor.channel.id !== channel.id) return sensor;
+    // an i32 channel cannot carry a fraction
+    const shift = sensor.channel.type === 'i32' ? (v: number) => Math.round(v) : (v: number) => v;
+    return {
+      channel: sensor.channel,
+      read: (t) => shift((sensor.read(t) as number) + excursionOffset(excursion, startedAt, t)),
+    };
+  });
 }

@@ -2,7 +2,7 @@
 // ramp, reconnects with backoff, store-and-forward across them, commands and faults.
 import { DeviceClient } from './device-client.ts';
 import type { CommandAnswer } from './device-core.ts';
-import { firstOccurrence, malformer, wrongToken, type Faults } from './faults.ts';
+import { applyExcursion, firstOccurrence, malformer, wrongToken, type Faults } from './faults.ts';
 import { deriveSeed, seededRandom, type Random } from './random.ts';
 import { createSensors, type SensorKind, type SensorModel } from './sensors/index.ts';
 import { sendSampledFrame } from './take-samples.ts';
@@ -275,7 +275,8 @@ export class Fleet {
     device.booted = true;
     const now = Date.now();
     this.scheduleFrame(device, now, this.rand());
-    const { drop, stall, burst } = this.options.faults;
+    const { drop, stall, burst, excursion } = this.options.faults;
+    if (excursion) device.sensors = applyExcursion(device.sensors, excursion, now);
     if (drop) this.scheduleFault(device, 'drop', firstOccurrence(now, drop.everyMs, this.rand));
     if (stall) this.scheduleFault(device, 'stall', firstOccurrence(now, stall.everyMs, this.rand));
     if (burst) this.scheduleFault(device, 'burst', firstOccurrence(now, burst.everyMs, this.rand));
