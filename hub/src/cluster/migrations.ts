@@ -106,4 +106,87 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 5,
+    name: 'alerts',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS alert_rules (
+        id bigserial PRIMARY KEY,
+        name text NOT NULL,
+        description text NOT NULL,
+        devices jsonb NOT NULL,
+        channel text,
+        above double precision,
+        below double precision,
+        clear double precision,
+        for_ms bigint NOT NULL,
+        no_data_ms bigint,
+        offline_ms bigint,
+        severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        actions jsonb NOT NULL DEFAULT '[]',
+        enabled boolean NOT NULL,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      )`,
+      // no foreign key to alert_rules: an alert outlives its rule, with the name the rule had
+      `CREATE TABLE IF NOT EXISTS alerts (
+        id bigserial PRIMARY KEY,
+        rule_id bigint NOT NULL,
+        rule_name text NOT NULL,
+        device_id text NOT NULL,
+        channel text,
+        severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        state text NOT NULL CHECK (state IN ('pending', 'firing', 'resolved', 'cancelled')),
+        value double precision,
+        pending_at bigint,
+        fired_at bigint,
+        resolved_at bigint,
+        acknowledged_at bigint,
+        silenced_until bigint,
+        updated_at bigint NOT NULL
+      )`,
+      // at most one open alert per (rule, device), whichever hub opens it
+      `CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (rule_id, device_id) WHERE state IN ('pending', 'firing')`,
+      `CREATE INDEX IF NOT EXISTS alerts_device ON alerts (device_id, id)`,
+      `CREATE INDEX IF NOT EXISTS alerts_rule ON alerts (rule_id, id)`,
+      `CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, id)`,
+      `CREATE TABLE IF NOT EXISTS alert_events (
+        id bigserial PRIMARY KEY,
+        alert_id bigint NOT NULL REFERENCES alerts (id),
+        rule_id bigint NOT NULL,
+        device_id text NOT NULL,
+        from_state text NOT NULL,
+        to_state text NOT NULL,
+        value double precision,
+        at bigint NOT NULL,
+        idempotency_key uuid NOT NULL UNIQUE
+      )`,
+      `CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events (alert_id, id)`,
+      // lease_owner and lease_until: the hub that delivers the webhook's entries, and until when
+      `CREATE TABLE IF NOT EXISTS webhooks (
+        id bigserial PRIMARY KEY,
+        url text NOT NULL,
+        secret text NOT NULL,
+        created_at bigint NOT NULL,
+        lease_owner text,
+        lease_until bigint NOT NULL DEFAULT 0
+      )`,
+      `CREATE TABLE IF NOT EXISTS webhook_outbox (
+        id bigserial PRIMARY KEY,
+        webhook_id bigint NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+        event_id bigint NOT NULL REFERENCES alert_events (id),
+        body text NOT NULL,
+        status text NOT NULL CHECK (status IN ('pending', 'delivered')),
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at bigint NOT NULL,
+        last_error text,
+        last_status integer,
+        delivered_at bigint,
+        created_at bigint NOT NULL
+      )`,
+      // a webhook's head of line is the lowest id among its pending entries
+      `CREATE INDEX IF NOT EXISTS webhook_outbox_pending ON webhook_outbox (webhook_id, id) WHERE status = 'pending'`,
+      `CREATE INDEX IF NOT EXISTS webhook_outbox_webhook ON webhook_outbox (webhook_id, id)`,
+    ],
+  },
 ];
