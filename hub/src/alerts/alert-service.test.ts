@@ -53,6 +53,8 @@ interface Hub {
   commands: [deviceId: string, name: string, args: unknown][];
   presence: Map<string, DevicePresence>;
   names: Map<string, string>;
+  /** what onTransition heard, as "from→to alertId" */
+  transitions: string[];
 }
 
 /** A service on its own connection to the shared alerts.db, as a hub process would hold. */
@@ -62,6 +64,7 @@ async function startHub(overrides: Partial<AlertServiceOptions> = {}): Promise<H
   const commands: Hub['commands'] = [];
   const presence = new Map<string, DevicePresence>();
   const names = new Map<string, string>();
+  const transitions: string[] = [];
   const service = new AlertService({
     store, live, metrics, log: pino({ level: 'silent' }),
     sendCommand: async (deviceId, name, args) => {
@@ -73,6 +76,7 @@ async function startHub(overrides: Partial<AlertServiceOptions> = {}): Promise<H
     // the clock is driven by the tests (ticks only where a test asks for them)
     tickMs: 3_600_000, refreshMs: 3_600_000,
     now: () => clock,
+    onTransition: (event, alert) => transitions.push(`${event.from}→${event.to} ${alert.id}`),
     ...overrides,
   });
   await service.start();
@@ -80,7 +84,7 @@ async function startHub(overrides: Partial<AlertServiceOptions> = {}): Promise<H
     await service.close();
     await store.close();
   });
-  return { service, store, metrics, commands, presence, names };
+  return { service, store, metrics, commands, presence, names, transitions };
 }
 
 const states = () => heard.map((a) => `${a.deviceId} ${a.state}`);
@@ -190,6 +194,8 @@ describe('AlertService', () => {
     expect(b.commands.at(-1)).toEqual(['d1', 'fan.on', { speed: 3 }]);
     expect(a.commands).toHaveLength(aCommands);
     expect(await a.store.listAlerts({ state: 'open' })).toHaveLength(1);
+    expect(a.transitions).toEqual([`ok→firing ${heard[0].id}`, `firing→resolved ${heard[0].id}`]);
+    expect(b.transitions).toEqual([`ok→firing ${heard[2].id}`]);
   });
 
   it('a silenced alert is recorded and shown but runs no actions', async () => {
