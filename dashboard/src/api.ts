@@ -1,7 +1,43 @@
 // The hub's REST API as the dashboard uses it. The session is the HttpOnly cookie set by
 // POST /login, so nothing here ever holds the operator token after the login form. The answers'
 // shapes are the hub's own declaration (wire.ts); a type-only import adds nothing to the bundle.
-import type { CommandView, DeviceRenameRequest, DeviceView, HistoryResponse, ProvisionedDeviceView } from '../../hub/src/http/wire.ts';
+import type { Rule, RuleInput } from '../../hub/src/alerts/alert-store.ts';
+import type { AlertStateView, AlertView, CommandView, DeviceRenameRequest, DeviceView, HistoryResponse, ProvisionedDeviceView } from '../../hub/src/http/wire.ts';
+
+/** A rule as the REST API answers it: the store's rule with its dates as ISO strings. */
+export type RuleView = Omit<Rule, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };
+
+export interface AlertQueryParams {
+  state?: AlertStateView | 'open' | 'all';
+  device?: string;
+  rule?: number;
+  before?: number;
+  limit?: number;
+}
+
+export interface AlertEventView {
+  from: AlertStateView | 'ok';
+  to: AlertStateView;
+  value: number | null;
+  at: string;
+}
+
+export interface WebhookView {
+  id: number;
+  url: string;
+  createdAt: string;
+}
+
+export interface DeliveryView {
+  id: number;
+  eventId: number;
+  status: 'pending' | 'delivered';
+  attempts: number;
+  lastError: string | null;
+  lastStatus: number | null;
+  deliveredAt: string | null;
+  createdAt: string;
+}
 
 export interface HistoryQuery {
   from: number;
@@ -12,7 +48,8 @@ export interface HistoryQuery {
 }
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  /** for a 400 on a form: the request field that is wrong, as the hub names it */
+  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string) {
     super(message);
   }
 }
@@ -37,8 +74,8 @@ export class Api {
   private async request(path: string, init: RequestInit = {}): Promise<Response> {
     const res = await this.fetch(path, init);
     if (res.ok) return res;
-    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-    const error = new ApiError(res.status, body?.error?.code ?? `HTTP_${res.status}`, body?.error?.message ?? res.statusText);
+    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string; field?: string } } | null;
+    const error = new ApiError(res.status, body?.error?.code ?? `HTTP_${res.status}`, body?.error?.message ?? res.statusText, body?.error?.field);
     if (res.status === 401) this.onUnauthorized();
     throw error;
   }
@@ -131,6 +168,65 @@ export class Api {
 
   command(id: string, commandId: string | number): Promise<CommandView> {
     return this.json(`/api/devices/${encodeURIComponent(id)}/commands/${encodeURIComponent(String(commandId))}`);
+  }
+
+  private send<T>(method: string, path: string, body?: unknown): Promise<T> {
+    if (body === undefined) return this.json(path, { method });
+    return this.json(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
+  async rules(): Promise<RuleView[]> {
+    return (await this.json<{ rules: RuleView[] }>('/api/rules')).rules;
+  }
+
+  rule(id: number): Promise<RuleView> {
+    return this.json(`/api/rules/${id}`);
+  }
+
+  /** A 400 names the wrong field in ApiError.field. */
+  saveRule(input: RuleInput, id?: number): Promise<RuleView> {
+    return id === undefined ? this.send('POST', '/api/rules', input) : this.send('PUT', `/api/rules/${id}`, input);
+  }
+
+  async deleteRule(id: number): Promise<void> {
+    await this.request(`/api/rules/${id}`, { method: 'DELETE' });
+  }
+
+  /** Newest first; `next` is the `before` of the following page, null after the last. */
+  alerts(query: AlertQueryParams): Promise<{ alerts: AlertView[]; next: number | null }> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(key, String(value));
+    return this.json(`/api/alerts?${params}`);
+  }
+
+  alert(id: number): Promise<{ alert: AlertView; events: AlertEventView[] }> {
+    return this.json(`/api/alerts/${id}`);
+  }
+
+  ackAlert(id: number): Promise<AlertView> {
+    return this.send('POST', `/api/alerts/${id}/ack`);
+  }
+
+  /** forMs 0 ends a silence. */
+  silenceAlert(id: number, forMs: number): Promise<AlertView> {
+    return this.send('POST', `/api/alerts/${id}/silence`, { forMs });
+  }
+
+  async webhooks(): Promise<WebhookView[]> {
+    return (await this.json<{ webhooks: WebhookView[] }>('/api/webhooks')).webhooks;
+  }
+
+  createWebhook(url: string, secret: string): Promise<WebhookView> {
+    return this.send('POST', '/api/webhooks', { url, secret });
+  }
+
+  async deleteWebhook(id: number): Promise<void> {
+    await this.request(`/api/webhooks/${id}`, { method: 'DELETE' });
+  }
+
+  /** Newest first. */
+  async deliveries(id: number): Promise<DeliveryView[]> {
+    return (await this.json<{ deliveries: DeliveryView[] }>(`/api/webhooks/${id}/deliveries`)).deliveries;
   }
 }
 
