@@ -14,6 +14,7 @@ import {
 } from './chart-math.ts';
 import { h, setText } from './dom.ts';
 import { formatValue } from './format.ts';
+import type { ThresholdLine } from './rule-lines.ts';
 import { timeChart } from './time-chart.ts';
 
 export const PRESETS: [label: string, ms: number][] = [
@@ -68,6 +69,8 @@ export class HistoryView {
   private readonly toLabel: HTMLElement;
   private readonly timeHead: HTMLElement;
   private readonly status: HTMLElement;
+  /** alert rule levels per channel */
+  private lines = new Map<string, ThresholdLine[]>();
   private readonly windowNote: HTMLElement;
   private readonly chartHost: HTMLElement;
   private readonly summary: HTMLElement;
@@ -377,12 +380,20 @@ export class HistoryView {
       const { plot, gaps } = timeChart(host, {
         series, unit: group.unit, bool: group.key === 'bool', zone, from: query.from, to: query.to,
         every: history.every, width, height, syncKey: this.syncKey, onZoom: (from, to) => this.zoom(from, to),
+        lines: group.channels.flatMap((name) => this.lines.get(name) ?? []),
       });
+      host.setAttribute('data-lines', group.channels.flatMap((name) => this.lines.get(name) ?? []).map((l) => `${l.kind}:${l.value}`).join(' '));
       host.setAttribute('data-gaps', String(gaps));
       this.plots.push(plot);
       for (const s of series) text.push(describeSeries(s.label, s.times, s.values, group.unit, zone));
     }
     setText(this.summary, `From ${formatTime(query.from, zone)} to ${formatTime(query.to, zone)}: ${text.join('; ')}.`);
+  }
+
+  /** The levels of the rules that watch this device, drawn on the charts from now on. */
+  setLines(lines: Map<string, ThresholdLine[]>): void {
+    this.lines = lines;
+    if (this.last) this.drawCharts(this.last.history, this.last.query, this.zoneValue);
   }
 
   private fit(): void {

@@ -6,10 +6,12 @@
 // no longer fresh says how old it is, and an empty chart says why it is empty.
 import uPlot from 'uplot';
 import type { ChannelView } from '../../hub/src/http/wire.ts';
+import { describeLines, drawLines, rangeWithLevels } from './alert-lines.ts';
 import { axis, seriesColor, timeAxisValues, withAlpha } from './chart-theme.ts';
 import { estimateInterval, formatTime, gapThreshold, rangeStats, withGaps } from './chart-math.ts';
 import { h, setText } from './dom.ts';
 import { formatValue, relativeTime } from './format.ts';
+import type { ThresholdLine } from './rule-lines.ts';
 import { SeriesRing } from './series-ring.ts';
 
 export const LIVE_WINDOW_S = 60;
@@ -71,6 +73,8 @@ export function valueAxis(unit: string, extra: uPlot.Axis = {}): uPlot.Axis {
 export interface LiveChartContext {
   /** what the device's counters and status say about an empty chart ("354 rejected: …"), or null */
   emptyReason?(): string | null;
+  /** where "new alert rule" for this channel leads; no link without it */
+  newRuleHref?(channel: string): string;
 }
 
 export class LiveChart {
@@ -82,6 +86,7 @@ export class LiveChart {
   private readonly empty: HTMLElement;
   private readonly tip: HTMLElement;
   private readonly body: HTMLElement;
+  private readonly alertNote: HTMLElement;
   private readonly unit: string;
   private readonly stepped: boolean;
   private plot: uPlot | null = null;
@@ -95,6 +100,8 @@ export class LiveChart {
   private interval: number | null = null;
   private gaps = 0;
   private label = '';
+  /** levels of the rules that watch this channel on this device */
+  private lines: ThresholdLine[] = [];
 
   constructor(readonly channel: ChannelView, index: number, private readonly context: LiveChartContext = {}) {
     const name = channel.name;
@@ -107,10 +114,13 @@ export class LiveChart {
     this.empty = h('p', { class: 'chart-empty', 'data-testid': `empty-${name}`, hidden: true });
     this.tip = h('div', { class: 'chart-tip', 'data-testid': `tip-${name}`, hidden: true, 'aria-hidden': 'true' });
     this.body = h('div', { class: 'chart-body' }, this.plotHost, this.empty, this.tip);
+    this.alertNote = h('span', { class: 'chart-alert', 'data-testid': `chart-alert-${name}`, hidden: true });
     this.element = h('section', { class: 'card chart-card', 'data-testid': `channel-${name}` },
       h('header', { class: 'chart-head' },
         h('span', { class: 'chart-title' }, h('span', { class: `swatch swatch-${index % 8}` }), name,
-          h('a', { class: 'chart-compare', href: `#/fleet/${encodeURIComponent(name)}`, 'data-testid': `compare-${name}`, title: `${name} across devices` }, 'compare')),
+          h('a', { class: 'chart-compare', href: `#/fleet/${encodeURIComponent(name)}`, 'data-testid': `compare-${name}`, title: `${name} across devices` }, 'compare'),
+          context.newRuleHref ? h('a', { class: 'chart-compare', href: context.newRuleHref(name), 'data-testid': `new-rule-${name}`, title: `a new alert rule on ${name}` }, 'alert rule') : null,
+          this.alertNote),
         h('span', { class: 'chart-latest' }, this.latest, channel.unit ? h('span', { class: 'unit' }, channel.unit) : null, this.age)),
       this.body);
 
@@ -121,7 +131,16 @@ export class LiveChart {
       legend: { show: false },
       // Zooming a chart that scrolls every frame is useless; hovering shows value, unit and time.
       cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 6 } },
-      scales: { x: { time: true }, y: stepped ? { range: [-0.1, 1.1] } : {} },
+      scales: {
+        x: { time: true },
+        // uPlot's own padding around the readings, widened to take in nearby threshold levels
+        y: stepped ? { range: [-0.1, 1.1] } : {
+          range: (_u, min, max) => {
+            const r = rangeWithLevels(min, max, this.lines.map((l) => l.value));
+            return r ? uPlot.rangeNum(r[0], r[1], 0.1, true) : [null, null] as unknown as uPlot.Range.MinMax;
+          },
+        },
+      },
       series: [
         {},
         {
@@ -146,7 +165,7 @@ export class LiveChart {
           this.plotHost.setAttribute('data-gaps', String(this.gaps));
           this.plotHost.setAttribute('data-x-max', String(Math.round((u.scales.x.max ?? 0) * 1000)));
           this.plotHost.setAttribute('data-draws', String(++this.draws));
-        }],
+        }, drawLines(() => this.lines)],
         setCursor: [(u) => this.showTip(u)],
       },
     };
@@ -160,6 +179,26 @@ export class LiveChart {
       scheduleDraw(this);
     });
     track(this);
+  }
+
+  /** The threshold levels to draw, as dashed lines. */
+  setLines(lines: ThresholdLine[]): void {
+    this.lines = lines;
+    this.plotHost.setAttribute('data-lines', lines.map((l) => `${l.kind}:${l.value}`).join(' '));
+    scheduleDraw(this);
+  }
+
+  /** The worst open alert on this channel tints the chart's header; null clears it. */
+  setAlert(alert: { state: 'pending' | 'firing'; severity: string; text: string } | null): void {
+    if (alert) {
+      this.element.setAttribute('data-alert', alert.state);
+      this.element.setAttribute('data-severity', alert.severity);
+    } else {
+      this.element.removeAttribute('data-alert');
+      this.element.removeAttribute('data-severity');
+    }
+    setText(this.alertNote, alert?.text ?? '');
+    this.alertNote.hidden = !alert;
   }
 
   push(time: number, value: number): void {
@@ -228,6 +267,7 @@ export class LiveChart {
         : `last ${LIVE_WINDOW_S} s: ${stats.count} readings from ${this.format(stats.min)} to ${this.format(stats.max)}${unit}${this.gaps ? `, with ${this.gaps} gap${this.gaps === 1 ? '' : 's'}` : ''}`;
       label = `${name}: ${latest}; ${range}`;
     }
+    if (this.lines.length) label += `; alert levels ${describeLines(this.lines)}`;
     if (label !== this.label) {
       this.label = label;
       this.plotHost.setAttribute('aria-label', label);

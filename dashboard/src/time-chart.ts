@@ -2,10 +2,12 @@
 // range asked for as the time axis (empty stretches stay visible), breaks where a series has an
 // outage, labels in the chosen zone, hover values with their unit, and drag to zoom.
 import uPlot from 'uplot';
+import { drawLines, rangeWithLevels } from './alert-lines.ts';
 import { axis, withAlpha } from './chart-theme.ts';
 import { axisTimeLabels, estimateInterval, formatTime, GAP_INTERVALS, gapThreshold, WINDOW_GAP_INTERVALS, withGaps, type Zone } from './chart-math.ts';
 import { formatValue } from './format.ts';
 import { valueAxis } from './live-chart.ts';
+import type { ThresholdLine } from './rule-lines.ts';
 
 export interface TimeSeries {
   label: string;
@@ -32,6 +34,8 @@ export interface TimeChartOptions {
   syncKey?: string;
   /** a dragged selection, in epoch ms */
   onZoom?(from: number, to: number): void;
+  /** alert rule levels drawn as dashed lines */
+  lines?: ThresholdLine[];
 }
 
 /** Joins the series on one time axis: `undefined` where a series has no point (spanned), `null` at an outage (a break). */
@@ -58,6 +62,8 @@ export function timeChart(host: HTMLElement, options: TimeChartOptions): { plot:
   const { data, gaps } = joinSeries(series, options.every);
   const points = data[0].length;
   const suffix = unit ? ` ${unit}` : '';
+  const lines = options.lines ?? [];
+  const levels = lines.map((l) => l.value);
   const show = (v: number | null | undefined) => (v === null || v === undefined ? '—' : bool ? (v ? 'on' : 'off') : formatValue(v) + suffix);
   const plot = new uPlot({
     width: options.width,
@@ -70,7 +76,15 @@ export function timeChart(host: HTMLElement, options: TimeChartOptions): { plot:
       points: { size: 6 },
     },
     select: { show: true, left: 0, top: 0, width: 0, height: 0 },
-    scales: { x: { time: true, range: () => [options.from / 1000, options.to / 1000] }, y: bool ? { range: [-0.1, 1.1] } : {} },
+    scales: {
+      x: { time: true, range: () => [options.from / 1000, options.to / 1000] },
+      y: bool ? { range: [-0.1, 1.1] } : levels.length === 0 ? {} : {
+        range: (_u, min, max) => {
+          const r = rangeWithLevels(min, max, levels);
+          return r ? uPlot.rangeNum(r[0], r[1], 0.1, true) : [null, null] as unknown as uPlot.Range.MinMax;
+        },
+      },
+    },
     series: [
       { label: 'time', value: (_u, v) => (v === null || v === undefined ? '—' : formatTime(v * 1000, zone).slice(0, 19)) },
       ...series.map((s) => ({
@@ -88,6 +102,7 @@ export function timeChart(host: HTMLElement, options: TimeChartOptions): { plot:
       bool ? axis({ size: 44, splits: () => [0, 1], values: (_u, ticks) => ticks.map((t) => (t ? 'on' : 'off')) }) : valueAxis(unit),
     ],
     hooks: {
+      draw: lines.length ? [drawLines(() => lines)] : [],
       setSelect: [(u) => {
         const { left, width } = u.select;
         if (!options.onZoom || width < 4) return;
