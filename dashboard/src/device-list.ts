@@ -2,7 +2,9 @@
 // data loss), sortable columns with problem devices first by default, and virtual rows: only the
 // rows in view (and a few around them) are in the DOM, positioned in a scroller as tall as the
 // whole list, so 10,000 devices scroll as smoothly as 10. Status arrives within a second (live
-// status events); last seen, counters and readings/s every 2 s from the hub's `counters` pushes.
+// status events); last seen, counters and readings/s every 2 s from the hub's `counters` pushes;
+// open alerts as they change (live `alert` events).
+import { SEVERITY_RANK, summarize, type AlertFeed, type DeviceAlerts } from './alert-feed.ts';
 import type { DeviceEntry, DeviceStore } from './device-store.ts';
 import { h, setText } from './dom.ts';
 import { formatRate, relativeTime } from './format.ts';
@@ -18,11 +20,12 @@ const OVERSCAN = 6;
 /** data changes re-sort at most this often; scrolling and typing redraw at once */
 const RESORT_MS = 300;
 
-type SortKey = 'problems' | 'name' | 'status' | 'lastSeen' | 'rate' | 'loss';
+type SortKey = 'problems' | 'alerts' | 'name' | 'status' | 'lastSeen' | 'rate' | 'loss';
 type StatusFilter = 'all' | 'online' | 'offline' | 'never';
 
 const SORT_LABELS: Record<SortKey, string> = {
   problems: 'Problems first',
+  alerts: 'Open alerts',
   name: 'Name',
   status: 'Status',
   lastSeen: 'Last seen',
@@ -33,6 +36,7 @@ const SORT_LABELS: Record<SortKey, string> = {
 interface Item {
   entry: DeviceEntry;
   loss: number;
+  alerts: DeviceAlerts | null;
   rank: number;
   name: string;
 }
@@ -42,6 +46,7 @@ interface Row {
   name: HTMLAnchorElement;
   id: HTMLElement;
   status: HTMLElement;
+  alerts: HTMLAnchorElement;
   lastSeen: HTMLElement;
   firmware: HTMLElement;
   rate: HTMLElement;
@@ -51,11 +56,18 @@ interface Row {
   deviceId: string | null;
 }
 
+/** How loud a device's open alerts are: firing critical highest, nothing open 0. */
+export function alertWeight(alerts: DeviceAlerts | null): number {
+  if (!alerts) return 0;
+  return (alerts.firing > 0 ? 4 : 1) + SEVERITY_RANK[alerts.severity];
+}
+
 /**
- * Problems first: offline with data loss, then data loss, then offline (heard before), then never
- * heard, then healthy devices.
+ * Problems first: firing alerts (most severe first), then pending ones, then offline with data
+ * loss, then data loss, then offline (heard before), then never heard, then healthy devices.
  */
-function rankOf(entry: DeviceEntry, loss: number): number {
+function rankOf(entry: DeviceEntry, loss: number, alerts: DeviceAlerts | null): number {
+  if (alerts) return -alertWeight(alerts);
   if (loss > 0) return entry.online ? 1 : 0;
   if (!entry.online) return entry.lastSeen ? 2 : 3;
   return 4;
@@ -78,16 +90,25 @@ function compareItems(key: SortKey, dir: 1 | -1): (a: Item, b: Item) => number {
       return num((i) => -(i.entry.rate.value ?? -1));
     case 'loss':
       return num((i) => -i.loss);
+    case 'alerts':
+      return num((i) => -(alertWeight(i.alerts) * 100_000 + (i.alerts?.count ?? 0)));
   }
 }
 
-export function deviceListView(store: DeviceStore, live: LiveClient): View {
+/** The badge's text for people: "2 open alerts: 1 firing, 1 pending, highest critical". */
+export function describeAlerts(a: DeviceAlerts): string {
+  const parts = [a.firing ? `${a.firing} firing` : '', a.pending ? `${a.pending} pending` : ''].filter(Boolean).join(', ');
+  return `${a.count} open alert${a.count === 1 ? '' : 's'}: ${parts}, highest ${a.severity}`;
+}
+
+export function deviceListView(store: DeviceStore, live: LiveClient, feed: AlertFeed): View {
   const api = store.api;
   let sortKey: SortKey = 'problems';
   let sortDir: 1 | -1 = 1;
   let query = '';
   let statusFilter: StatusFilter = 'all';
   let lossOnly = false;
+  let alertsOnly = false;
   let items: Item[] = [];
   let sortedVersion = -1;
   let sortedFor = '';
@@ -104,11 +125,13 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
     h('option', { value: 'all' }, 'All statuses'), h('option', { value: 'online' }, 'Online'),
     h('option', { value: 'offline' }, 'Offline'), h('option', { value: 'never' }, 'Never connected'));
   const lossBox = h('input', { type: 'checkbox', 'data-testid': 'device-filter-loss' });
+  const alertsBox = h('input', { type: 'checkbox', 'data-testid': 'device-filter-alerts' });
   const sortSelect = h('select', { 'aria-label': 'sort', 'data-testid': 'device-sort' },
     ...Object.entries(SORT_LABELS).map(([key, label]) => h('option', { value: key }, label)));
   const toolbar = h('div', { class: 'list-toolbar' },
     search, statusSelect,
     h('label', { class: 'list-check' }, lossBox, h('span', null, 'With data loss')),
+    h('label', { class: 'list-check' }, alertsBox, h('span', null, 'With open alerts')),
     h('span', { class: 'spacer' }),
     h('label', { class: 'list-sort muted' }, h('span', null, 'Sort'), sortSelect));
 
@@ -121,7 +144,8 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
     return cell;
   };
   const head = h('div', { class: 'vrow vhead', role: 'row' },
-    headCell('name', 'Device'), headCell('status', 'Status'), headCell('lastSeen', 'Last seen'), headCell(null, 'Firmware'),
+    headCell('name', 'Device'), headCell('status', 'Status'), headCell('alerts', 'Alerts', '', 'open alerts: firing filled, pending outlined, coloured by severity'),
+    headCell('lastSeen', 'Last seen'), headCell(null, 'Firmware'),
     headCell('rate', 'Readings/s', 'num'),
     headCell('loss', 'Data loss', 'num', 'sequence gaps + rejected readings + live updates dropped for this browser'),
     headCell(null, '', 'actions'));
@@ -149,6 +173,7 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
       name: h('a', { class: 'device-link' }),
       id: h('span', { class: 'device-id mono' }),
       status: h('span', { class: 'pill' }),
+      alerts: h('a', { class: 'alert-badge', hidden: true }),
       lastSeen: h('div', { class: 'vcell', role: 'cell' }),
       firmware: h('div', { class: 'vcell mono', role: 'cell' }),
       rate: h('div', { class: 'vcell num mono', role: 'cell' }),
@@ -168,13 +193,14 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
     r.el.append(
       h('div', { class: 'vcell name-cell', role: 'cell' }, r.name, r.id),
       h('div', { class: 'vcell', role: 'cell' }, r.status),
+      h('div', { class: 'vcell alerts-cell', role: 'cell' }, r.alerts),
       r.lastSeen, r.firmware, r.rate,
       h('div', { class: 'vcell num', role: 'cell' }, r.loss),
       h('div', { class: 'vcell actions', role: 'cell' }, r.rename, r.remove));
     return r;
   }
 
-  function bind(r: Row, entry: DeviceEntry, index: number, now: number): void {
+  function bind(r: Row, entry: DeviceEntry, alerts: DeviceAlerts | null, index: number, now: number): void {
     const id = entry.device.id;
     if (r.deviceId !== id) {
       r.deviceId = id;
@@ -183,6 +209,8 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
       r.name.href = `#/device/${encodeURIComponent(id)}`;
       r.name.setAttribute('data-testid', `device-link-${id}`);
       r.status.setAttribute('data-testid', `status-${id}`);
+      r.alerts.setAttribute('data-testid', `alerts-${id}`);
+      r.alerts.href = `#/device/${encodeURIComponent(id)}`;
       r.lastSeen.setAttribute('data-testid', `last-seen-${id}`);
       r.firmware.setAttribute('data-testid', `firmware-${id}`);
       r.rate.setAttribute('data-testid', `rate-${id}`);
@@ -200,6 +228,7 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
     setText(r.status, entry.online ? 'online' : 'offline');
     r.status.className = `pill ${entry.online ? 'online' : 'offline'}`;
     r.el.setAttribute('data-online', String(entry.online));
+    bindBadge(r.alerts, alerts);
     setText(r.lastSeen, relativeTime(entry.lastSeen, now));
     r.lastSeen.title = entry.lastSeen ? new Date(entry.lastSeen).toLocaleString() : '';
     setText(r.firmware, entry.device.firmware ?? '—');
@@ -208,7 +237,8 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
     updateLossMeter(r.loss, store.loss(entry), live.dropped);
   }
 
-  function matches(entry: DeviceEntry, loss: number, text: string): boolean {
+  function matches(entry: DeviceEntry, loss: number, alerts: DeviceAlerts | null, text: string): boolean {
+    if (alertsOnly && !alerts) return false;
     if (statusFilter === 'online' && !entry.online) return false;
     if (statusFilter === 'offline' && entry.online) return false;
     if (statusFilter === 'never' && (entry.online || entry.lastSeen)) return false;
@@ -220,16 +250,19 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
 
   /** Filters and sorts when the data or the controls changed since the last time. */
   function resort(): void {
-    const settings = `${sortKey}|${sortDir}|${query}|${statusFilter}|${lossOnly}|${live.dropped}`;
+    const settings = `${sortKey}|${sortDir}|${query}|${statusFilter}|${lossOnly}|${alertsOnly}|${live.dropped}|${feed.version}`;
     if (sortedVersion === store.version && sortedFor === settings) return;
     sortedVersion = store.version;
     sortedFor = settings;
     const text = query.trim().toLowerCase();
     const next: Item[] = [];
+    const open = feed.byDevice();
     for (const entry of store.entries.values()) {
       const loss = store.loss(entry).total;
-      if (!matches(entry, loss, text)) continue;
-      next.push({ entry, loss, rank: rankOf(entry, loss), name: entry.device.name.toLowerCase() });
+      const list = open.get(entry.device.id);
+      const alerts = list ? summarize(list) : null;
+      if (!matches(entry, loss, alerts, text)) continue;
+      next.push({ entry, loss, alerts, rank: rankOf(entry, loss, alerts), name: entry.device.name.toLowerCase() });
     }
     next.sort(compareItems(sortKey, sortDir));
     items = next;
@@ -256,9 +289,9 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
     }
     const used: Row[] = [];
     for (let i = first; i < last; i++) {
-      const entry = items[i].entry;
+      const { entry, alerts } = items[i];
       const r = byId.get(entry.device.id) ?? free.pop()!;
-      bind(r, entry, i, now);
+      bind(r, entry, alerts, i, now);
       if (r.el.parentNode !== body) body.appendChild(r.el);
       used.push(r);
     }
@@ -346,6 +379,11 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
     scroller.scrollTop = 0;
     renderNow();
   });
+  alertsBox.addEventListener('change', () => {
+    alertsOnly = alertsBox.checked;
+    scroller.scrollTop = 0;
+    renderNow();
+  });
   sortSelect.addEventListener('change', () => {
     sortKey = sortSelect.value as SortKey;
     sortDir = 1;
@@ -357,6 +395,8 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
   // The list needs no readings: status and counters reach it whatever the subscription.
   live.subscribe([]);
   const offStore = store.on(renderSoon);
+  // an alert is news at once, not at the next re-sort
+  const offFeed = feed.on(renderNow);
   const ticker = setInterval(renderNow, 1000);
   render();
   store.refresh().catch(() => undefined);
@@ -366,6 +406,7 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
     title: 'Devices',
     dispose() {
       offStore();
+      offFeed();
       clearInterval(ticker);
       if (resortTimer) clearTimeout(resortTimer);
       if (searchTimer) clearTimeout(searchTimer);
@@ -373,4 +414,20 @@ export function deviceListView(store: DeviceStore, live: LiveClient): View {
       window.removeEventListener('resize', renderNow);
     },
   };
+}
+
+/** A device's open alerts as a badge: its count, firing filled and pending outlined, in the colour of the highest severity. */
+export function bindBadge(badge: HTMLElement, alerts: DeviceAlerts | null): void {
+  badge.hidden = !alerts;
+  if (!alerts) {
+    badge.removeAttribute('data-severity');
+    badge.removeAttribute('data-state');
+    return;
+  }
+  setText(badge, String(alerts.count));
+  badge.setAttribute('data-severity', alerts.severity);
+  badge.setAttribute('data-state', alerts.firing ? 'firing' : 'pending');
+  const label = describeAlerts(alerts);
+  badge.setAttribute('aria-label', label);
+  badge.title = label;
 }

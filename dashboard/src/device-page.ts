@@ -1,14 +1,20 @@
-// One device: a live chart per channel, history with CSV export, and the command console.
-import type { ChannelView, DeviceView, HistoryPoint, LiveReading } from '../../hub/src/http/wire.ts';
-import { ApiError, type Api } from './api.ts';
+// One device: its open alerts, a live chart per channel (with the levels of the alert rules that
+// watch it), history with CSV export, and the command console.
+import type { AlertView, ChannelView, DeviceView, HistoryPoint, LiveReading } from '../../hub/src/http/wire.ts';
+import { SEVERITY_RANK, type AlertFeed } from './alert-feed.ts';
+import { describeCondition } from './alert-format.ts';
+import { AlertTable } from './alert-table.ts';
+import { ApiError, type Api, type RuleView } from './api.ts';
 import { CommandConsole } from './command-console.ts';
 import type { DeviceStore } from './device-store.ts';
 import { h, setText } from './dom.ts';
 import { formatRate, relativeTime } from './format.ts';
-import { describeError, HistoryView } from './history-view.ts';
+import { describeError, HistoryView, savedZone } from './history-view.ts';
 import { LIVE_WINDOW_S, LiveChart } from './live-chart.ts';
 import type { LiveClient } from './live-client.ts';
 import { lossMeter, updateLossMeter } from './loss-meter.ts';
+import { linesByChannel, rulesFor, type ThresholdLine } from './rule-lines.ts';
+import { newRuleHref } from './rule-page.ts';
 import type { View } from './view.ts';
 
 /** one point per channel per window: at most 600 per chart, however fast the device */
@@ -17,7 +23,7 @@ const MAX_HELD = 50_000;
 /** rejects counted this recently explain an empty chart */
 const REJECTS_RECENT_MS = 120_000;
 
-export function devicePageView(id: string, api: Api, store: DeviceStore, live: LiveClient): View {
+export function devicePageView(id: string, api: Api, store: DeviceStore, live: LiveClient, alerts: AlertFeed): View {
   const element = h('div', { class: 'page', 'data-testid': 'device-page', 'data-device-id': id },
     h('p', { class: 'muted' }, 'Loading…'));
   let disposed = false;
@@ -29,7 +35,7 @@ export function devicePageView(id: string, api: Api, store: DeviceStore, live: L
   ready.then(
     (device) => {
       if (disposed) return;
-      ({ teardown, onReconnect } = build(element, device, api, store, live));
+      ({ teardown, onReconnect } = build(element, device, api, store, live, alerts));
     },
     (err: unknown) => {
       if (disposed) return;
@@ -53,7 +59,18 @@ export function devicePageView(id: string, api: Api, store: DeviceStore, live: L
   };
 }
 
-function build(element: HTMLElement, device: DeviceView, api: Api, store: DeviceStore, live: LiveClient) {
+/** The alert that matters most on one channel: firing before pending, then the most severe. */
+export function worstAlert(alerts: readonly AlertView[]): AlertView | null {
+  let worst: AlertView | null = null;
+  for (const a of alerts) {
+    if (a.state !== 'firing' && a.state !== 'pending') continue;
+    if (!worst || (a.state === 'firing' && worst.state !== 'firing')
+      || (a.state === worst.state && SEVERITY_RANK[a.severity] > SEVERITY_RANK[worst.severity])) worst = a;
+  }
+  return worst;
+}
+
+function build(element: HTMLElement, device: DeviceView, api: Api, store: DeviceStore, live: LiveClient, feed: AlertFeed) {
   const id = device.id;
   const status = h('span', { class: 'pill', 'data-testid': 'device-status' });
   const lastSeen = h('span', { 'data-testid': 'device-last-seen' });
@@ -64,6 +81,14 @@ function build(element: HTMLElement, device: DeviceView, api: Api, store: Device
   const noChannels = h('p', { class: 'empty' }, 'This device has not announced any channels yet; charts appear with its first HELLO.');
   const history = new HistoryView(api, device);
   const commands = new CommandConsole(api, id);
+  const alertSummary = h('span', { class: 'muted', 'data-testid': 'device-alerts-summary' });
+  const alertTable = new AlertTable({
+    api, prefix: 'device-alert', device: false, times: 'since', zone: savedZone,
+    onUpdate: (a) => feed.put(a),
+    say: (text, error) => { setText(alertSummary, text); alertSummary.classList.toggle('error-text', !!error); },
+    empty: 'No open alerts.',
+  });
+  const watching = h('p', { class: 'muted watched-by', 'data-testid': 'device-rules' });
 
   element.replaceChildren(
     h('p', { class: 'crumbs' }, h('a', { href: '#/', class: 'back', 'data-testid': 'back' }, '← Devices')),
@@ -75,6 +100,10 @@ function build(element: HTMLElement, device: DeviceView, api: Api, store: Device
       h('dl', { class: 'facts' },
         fact('Status', status), fact('Last seen', lastSeen), fact('Firmware', firmware),
         fact('Readings/s', rate), fact('Data loss', loss))),
+    h('section', { class: 'section device-alerts', 'data-testid': 'device-alerts' },
+      h('header', { class: 'section-head' }, h('h2', null, 'Alerts'), alertSummary, h('span', { class: 'spacer' }),
+        h('a', { href: newRuleHref(id), 'data-testid': 'device-new-rule' }, 'New rule for this device')),
+      alertTable.element, watching),
     h('section', { class: 'section' },
       h('header', { class: 'section-head' }, h('h2', null, 'Live'), h('span', { class: 'muted' }, `last ${LIVE_WINDOW_S} s, local time`),
         h('span', { class: 'spacer' }), h('a', { href: '#/fleet', 'data-testid': 'fleet-link' }, 'Compare devices →')),
@@ -102,8 +131,10 @@ function build(element: HTMLElement, device: DeviceView, api: Api, store: Device
   };
 
   const charts = new Map<string, LiveChart>();
+  let lines = new Map<string, ThresholdLine[]>();
   const addChart = (channel: ChannelView) => {
-    const chart = new LiveChart(channel, charts.size, { emptyReason });
+    const chart = new LiveChart(channel, charts.size, { emptyReason, newRuleHref: (name) => newRuleHref(id, name) });
+    chart.setLines(lines.get(channel.name) ?? []);
     if (grid.hasAttribute('data-seeded')) chart.loaded();
     charts.set(channel.name, chart);
     grid.appendChild(chart.element);
@@ -112,6 +143,41 @@ function build(element: HTMLElement, device: DeviceView, api: Api, store: Device
   };
   for (const channel of device.channels) addChart(channel);
   void commands.load();
+
+  // Open alerts on top, and the chart of the channel they are about tinted by the worst of them.
+  const showAlerts = () => {
+    const open = feed.forDevice(id);
+    alertTable.render(open);
+    alertTable.element.hidden = open.length === 0;
+    const firing = open.filter((a) => a.state === 'firing').length;
+    setText(alertSummary, open.length ? `${firing} firing · ${open.length - firing} pending` : 'none open');
+    alertSummary.classList.remove('error-text');
+    for (const [name, chart] of charts) {
+      const worst = worstAlert(open.filter((a) => a.channel === name));
+      chart.setAlert(worst && { state: worst.state as 'pending' | 'firing', severity: worst.severity, text: `${worst.state} · ${worst.ruleName}` });
+    }
+  };
+  const offFeed = feed.on(showAlerts);
+  showAlerts();
+
+  // The rules are read once per visit: a rule edited meanwhile shows at the next.
+  let rules: RuleView[] = [];
+  const showRules = () => {
+    const name = store.entries.get(id)?.device.name ?? device.name;
+    const applying = rulesFor(rules, id, name);
+    lines = linesByChannel(rules, id, name);
+    for (const [channel, chart] of charts) chart.setLines(lines.get(channel) ?? []);
+    history.setLines(lines);
+    watching.replaceChildren(...(applying.length
+      ? ['Watched by ', ...applying.flatMap((r, i) => [i ? ', ' : '', h('a', { href: `#/rules/${r.id}` }, r.name), ` (${describeCondition(r)})`]), '.']
+      : ['No rule watches this device yet.']));
+  };
+  let gone = false;
+  api.rules().then((all) => {
+    if (gone) return;
+    rules = all;
+    showRules();
+  }, () => undefined);
 
   const refreshFacts = () => {
     const entry = store.entries.get(id);
@@ -175,12 +241,17 @@ function build(element: HTMLElement, device: DeviceView, api: Api, store: Device
   });
   live.subscribe([id]);
   const offStore = store.on(refreshFacts);
-  const ticker = setInterval(refreshFacts, 1000);
+  const ticker = setInterval(() => {
+    refreshFacts();
+    alertTable.refresh();
+  }, 1000);
   refreshFacts();
   if (!store.entries.has(id)) store.refresh().catch(() => undefined);
 
   return {
     teardown() {
+      gone = true;
+      offFeed();
       held = null;
       seedGeneration++;
       offLive();

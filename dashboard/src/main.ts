@@ -1,5 +1,7 @@
-// Dashboard entry: session check, login, hash routing (#/, #/device/<id> and #/fleet[/<channel>]), and the live
-// connection shared by all views.
+// Dashboard entry: session check, login, hash routing (#/, #/device/<id>, #/fleet[/<channel>], #/alerts and
+// #/rules[/new|/<id>]), and what all views share: the live connection, the devices and the open alerts.
+import { AlertFeed, SEVERITY_RANK, type Severity } from './alert-feed.ts';
+import { alertPageView } from './alert-page.ts';
 import { Api } from './api.ts';
 import { deviceListView } from './device-list.ts';
 import { devicePageView } from './device-page.ts';
@@ -8,16 +10,20 @@ import { DeviceStore } from './device-store.ts';
 import { byTestId, setText } from './dom.ts';
 import { LiveClient, type LiveState } from './live-client.ts';
 import { loginView } from './login-view.ts';
+import { parseRuleRoute, rulePageView } from './rule-page.ts';
 import type { View } from './view.ts';
 
 const main = document.getElementById('main')!;
 const banner = byTestId(document, 'reconnecting');
 const logoutButton = byTestId<HTMLButtonElement>(document, 'logout');
 const connection = byTestId(document, 'connection');
+const navAlerts = byTestId<HTMLAnchorElement>(document, 'nav-alerts');
+const alertCount = byTestId(document, 'alert-count');
 
 interface Session {
   live: LiveClient;
   store: DeviceStore;
+  alerts: AlertFeed;
   view: View | null;
 }
 
@@ -31,16 +37,38 @@ function showState(state: LiveState): void {
   setText(connection, state === 'open' ? 'live' : state === 'reconnecting' ? 'offline' : 'connecting');
 }
 
+/** The header's count of open alerts, in the colour of the most severe firing one (or pending, outlined). */
+function showAlertCount(feed: AlertFeed): void {
+  let firing: Severity | null = null;
+  let pending: Severity | null = null;
+  for (const a of feed.open.values()) {
+    if (a.state === 'firing') firing = !firing || SEVERITY_RANK[a.severity] > SEVERITY_RANK[firing] ? a.severity : firing;
+    else pending = !pending || SEVERITY_RANK[a.severity] > SEVERITY_RANK[pending] ? a.severity : pending;
+  }
+  const count = feed.open.size;
+  setText(alertCount, String(count));
+  alertCount.hidden = count === 0;
+  alertCount.setAttribute('data-severity', firing ?? pending ?? '');
+  alertCount.setAttribute('data-state', firing ? 'firing' : 'pending');
+  navAlerts.setAttribute('aria-label', count ? `Alerts: ${count} open` : 'Alerts: none open');
+}
+
 function route(): void {
   if (!session) return;
   session.view?.dispose();
+  const { store, live, alerts } = session;
   const match = /^#\/device\/(.+)$/.exec(location.hash);
   const fleet = /^#\/fleet(?:\/(.+))?$/.exec(location.hash);
+  const rules = parseRuleRoute(location.hash);
   const view = match
-    ? devicePageView(decodeURIComponent(match[1]), api, session.store, session.live)
+    ? devicePageView(decodeURIComponent(match[1]), api, store, live, alerts)
     : fleet
-      ? fleetView(api, session.store, fleet[1] && decodeURIComponent(fleet[1]))
-      : deviceListView(session.store, session.live);
+      ? fleetView(api, store, fleet[1] && decodeURIComponent(fleet[1]))
+      : rules
+        ? rulePageView(api, store, rules)
+        : /^#\/alerts\/?$/.test(location.hash)
+          ? alertPageView(api, store, alerts, live)
+          : deviceListView(store, live, alerts);
   session.view = view;
   main.replaceChildren(view.element);
   document.title = `${view.title} · Telemetry Hub`;
@@ -57,12 +85,17 @@ function startSession(): void {
     onState: showState,
     onReconnected: () => {
       session?.store.reload().catch(() => undefined);
+      session?.alerts.reload().catch(() => undefined);
       session?.view?.reconnected?.();
     },
   });
-  session = { live, store: new DeviceStore(api, live), view: null };
+  const alerts = new AlertFeed(api, live);
+  alerts.on(() => showAlertCount(alerts));
+  session = { live, store: new DeviceStore(api, live), alerts, view: null };
   logoutButton.hidden = false;
+  navAlerts.hidden = false;
   live.start();
+  alerts.reload().catch(() => undefined);
   route();
 }
 
@@ -70,10 +103,12 @@ function endSession(notice?: string): void {
   if (session) {
     session.view?.dispose();
     session.store.dispose();
+    session.alerts.dispose();
     session.live.stop();
     session = null;
   }
   logoutButton.hidden = true;
+  navAlerts.hidden = true;
   showState('stopped');
   document.title = 'Sign in · Telemetry Hub';
   main.replaceChildren(loginView(api, startSession, notice));
