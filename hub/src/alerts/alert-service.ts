@@ -221,7 +221,8 @@ export class AlertService {
 
   private settle(ruleId: number, deviceId: string, alert: AlertRecord | null): void {
     this.settles++;
-    this.evaluator.settle(ruleId, deviceId, alert);
+    const next = this.evaluator.settle(ruleId, deviceId, alert);
+    if (next !== null && !this.closed) this.perform(next);
   }
 
   private announce(rule: Rule, alert: AlertRecord, event: AlertEvent): void {

@@ -23,12 +23,17 @@ class Harness {
     this.ev.setRules(rules);
   }
 
+  /** performs the intents, and those the readings held meanwhile lead to, as the service does */
   perform(intents: Intent[] | null): string[] {
     if (intents === null) return [];
-    return intents.map((intent) => {
-      const alert = this.apply(intent);
-      this.ev.settle(intent.rule.id, alert.deviceId, alert);
-      return describeIntent(intent);
+    return intents.flatMap((intent) => {
+      const done: string[] = [];
+      for (let next: Intent | null = intent; next !== null; ) {
+        const alert = this.apply(next);
+        done.push(describeIntent(next));
+        next = this.ev.settle(next.rule.id, alert.deviceId, alert);
+      }
+      return done;
     });
   }
 
@@ -146,28 +151,39 @@ describe('threshold rules', () => {
     expect(h.tick(2000)).toEqual([]);
   });
 
-  it('a tick catches up with a reading that came while the alert was being opened', () => {
+  it('a reading that came while the alert was being opened is evaluated when the open settles, at its own time', () => {
     const hot = rule({ above: 30, forMs: 100 });
     const h = new Harness([hot]);
     const opening = h.ev.readings('d1', [r('d1', 'temp', 1000, 31)]);
     expect(h.ev.readings('d1', [r('d1', 'temp', 1010, 29)])).toBeNull();
-    expect(h.perform(opening)).toEqual([`d1:${hot.id} open pending@1000=31`]);
-    expect(h.tick(5000)).toEqual([`d1:${hot.id} pending→cancelled@1010=29`]);
-    expect(h.tick(6000)).toEqual([]);
+    expect(h.perform(opening)).toEqual([`d1:${hot.id} open pending@1000=31`, `d1:${hot.id} pending→cancelled@1010=29`]);
+    expect(h.tick(5000)).toEqual([]);
   });
 
-  it('in one frame, readings after an intent wait for it; a tick then resolves on the last of them', () => {
+  it('in one frame, readings after an intent wait for it and then move the alert at their own times, in order', () => {
+    const hot = rule({ above: 30, clear: 25 });
+    const h = new Harness([hot]);
+    expect(h.send('d1', ['temp', 1, 35], ['temp', 2, 28], ['temp', 3, 24], ['temp', 4, 22], ['temp', 5, 33])).toEqual([
+      `d1:${hot.id} open firing@1=35`, `d1:${hot.id} firing→resolved@3=24`, `d1:${hot.id} open firing@5=33`,
+    ]);
+    expect(h.tick(20)).toEqual([]);
+  });
+
+  it('readings held past the limit keep the newest: a long burst still ends in the state of its last value', () => {
     const hot = rule({ above: 30 });
     const h = new Harness([hot]);
-    expect(h.send('d1', ['temp', 1, 31], ['temp', 2, 20])).toEqual([`d1:${hot.id} open firing@1=31`]);
-    expect(h.tick(10)).toEqual([`d1:${hot.id} firing→resolved@2=20`]);
-    expect(h.tick(20)).toEqual([]);
+    const opening = h.ev.readings('d1', [r('d1', 'temp', 1, 31)]);
+    for (let i = 0; i < 100; i++) h.ev.readings('d1', [r('d1', 'temp', 2 + i, 31)]);
+    h.ev.readings('d1', [r('d1', 'temp', 200, 20)]);
+    expect(h.perform(opening)).toEqual([`d1:${hot.id} open firing@1=31`, `d1:${hot.id} firing→resolved@200=20`]);
   });
 
   it('a tick leaves a firing alert whose last value is still beyond', () => {
     const hot = rule({ above: 30 });
     const h = new Harness([hot]);
-    expect(h.send('d1', ['temp', 1, 31], ['temp', 2, 20], ['temp', 3, 32])).toEqual([`d1:${hot.id} open firing@1=31`]);
+    expect(h.send('d1', ['temp', 1, 31], ['temp', 2, 20], ['temp', 3, 32])).toEqual([
+      `d1:${hot.id} open firing@1=31`, `d1:${hot.id} firing→resolved@2=20`, `d1:${hot.id} open firing@3=32`,
+    ]);
     expect(h.tick(10)).toEqual([]);
   });
 

@@ -38,7 +38,15 @@ interface PairState {
   alert: AlertRecord | null;
   /** an intent was handed out and not settled: nothing else is emitted for the pair meanwhile */
   inFlight: boolean;
+  /**
+   * Threshold readings that came while an intent was in flight, oldest first: replayed by `settle`,
+   * so a value that crosses back during the store write still moves the alert at its own time.
+   */
+  held?: { value: number; time: number }[];
 }
+
+/** Readings held per pair while its intent is in flight; past this the newest replaces the last held. */
+const MAX_HELD = 64;
 
 /** One watched channel of one device: the rules on it and its last reading. */
 interface ChannelWatch {
@@ -123,12 +131,26 @@ export class AlertEvaluator {
     }
   }
 
-  /** The service performed (alert: the store's answer) or lost (null, or what the store holds now) an intent. */
-  settle(ruleId: number, deviceId: string, alert: AlertRecord | null): void {
+  /**
+   * The service performed (alert: the store's answer) or lost (null, or what the store holds now) an
+   * intent. Readings held meanwhile are evaluated now, in order: the intent they lead to, if any.
+   */
+  settle(ruleId: number, deviceId: string, alert: AlertRecord | null): Intent | null {
     const dev = this.devices.get(deviceId);
-    if (!dev) return;
+    if (!dev) return null;
+    const held = dev.pairs.get(ruleId)?.held;
     if (isOpen(alert) && this.rules.has(ruleId)) dev.pairs.set(ruleId, { alert, inFlight: false });
     else dev.pairs.delete(ruleId);
+    const c = this.rules.get(ruleId);
+    if (held === undefined || c === undefined || !c.rule.enabled || c.kind !== 'threshold' || !dev.inScope.has(ruleId)) return null;
+    for (let i = 0; i < held.length; i++) {
+      const intent = this.onValue(dev, c, held[i].value, held[i].time);
+      if (intent === null) continue;
+      const rest = held.slice(i + 1);
+      if (rest.length > 0) dev.pairs.get(ruleId)!.held = rest;
+      return intent;
+    }
+    return null;
   }
 
   /** The open alerts known, for the firing gauge. */
@@ -237,7 +259,13 @@ export class AlertEvaluator {
     const state = dev.pairs.size === 0 ? undefined : dev.pairs.get(c.rule.id);
     if (state === undefined) return beyond ? this.open(dev, c, c.rule.forMs === 0 ? 'firing' : 'pending', value, time) : null;
     const alert = state.alert;
-    if (state.inFlight || alert === null) return null;
+    if (state.inFlight) {
+      const held = (state.held ??= []);
+      if (held.length < MAX_HELD) held.push({ value, time });
+      else held[MAX_HELD - 1] = { value, time };
+      return null;
+    }
+    if (alert === null) return null;
     if (alert.state === 'pending') {
       if (!beyond) return this.advance(c, state, 'cancelled', value, time);
       if (time - (alert.pendingAt ?? alert.updatedAt) >= c.rule.forMs) return this.advance(c, state, 'firing', value, time);
