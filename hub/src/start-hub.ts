@@ -2,6 +2,10 @@
 // with their own options (port 0, temp data dir).
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { AlertService } from './alerts/alert-service.ts';
+import type { AlertStore } from './alerts/alert-store.ts';
+import { createSqliteAlertStore } from './alerts/sqlite-alert-store.ts';
+import { createWebhookSender } from './alerts/webhook-sender.ts';
 import { loadAdminToken } from './auth/admin-token.ts';
 import { OperatorAuth } from './auth/operator-auth.ts';
 import { createSqliteSessionStore } from './auth/session-store.ts';
@@ -10,6 +14,7 @@ import { DEFAULTS, retentionMs, type HubOptions } from './config.ts';
 import { createSqliteCommandLog, type CommandLog } from './commands/command-log.ts';
 import { CommandService } from './commands/command-service.ts';
 import type { ClusterParts } from './cluster/open-cluster.ts';
+import { mountAlertRoutes } from './http/alert-routes.ts';
 import { createApp, type Health } from './http/app.ts';
 import { createHubServer } from './http/server.ts';
 import { mountDashboard } from './http/dashboard-routes.ts';
@@ -52,6 +57,7 @@ export interface HubParts {
   store?: ReadingStore;
   registry?: DeviceRegistry;
   commandLog?: CommandLog;
+  alertStore?: AlertStore;
   live?: LiveBus;
   presence?: Presence;
   /** opens serial ports; tests pass serialport's SerialPortMock */
@@ -82,7 +88,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   const log = overrides.log ?? createLogger(options.logLevel);
   // A data dir the hub cannot use stops the start with a StartError naming the cause.
   const embedded = !overrides.store && !options.influxUrl;
-  prepareDataDir(options.dataDir, ['registry.db', 'commands.db', 'sessions.db', 'admin-token', ...(embedded ? ['readings.db'] : [])], embedded ? [] : ['spool']);
+  prepareDataDir(options.dataDir, ['registry.db', 'commands.db', 'sessions.db', 'alerts.db', 'admin-token', ...(embedded ? ['readings.db'] : [])], embedded ? [] : ['spool']);
   const metrics = createMetrics();
   // The token itself is never logged: whoever started the hub is shown it (main.ts, on stderr).
   const admin = loadAdminToken(options.dataDir, options.adminToken);
@@ -104,10 +110,13 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   const presence = overrides.presence ?? cluster?.presence ?? createLocalPresence({ live, onlineGauge: metrics.devicesConnected });
   // one limiter for every line a device can make the hub repeat
   const logLimiter = new LogLimiter(log);
+  // rules act through commands, which are made after ingest: ingest reaches the rules through this
+  let alerts: AlertService | undefined;
   const ingest = new Ingest({
     store, registry, presence, live, metrics, log, logLimiter,
     batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, maxFutureMs: options.maxFutureMs,
     maxChannelNamesPerDevice: options.maxChannelNamesPerDevice,
+    watch: (deviceId, readings, from, count) => alerts?.readings(deviceId, readings, from, count),
     // InfluxDB drops points older than its retention policy; a minute's margin keeps a reading
     // near the edge from being acknowledged and then dropped
     maxAgeMs: options.influxUrl ? retentionMs(options.influxRetention) - 60_000 : undefined,
@@ -121,6 +130,17 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     defaultTimeoutMs: 10_000, maxTimeoutMs: 10 * 60_000,
   });
   await commands.start();
+  const alertStore = overrides.alertStore ?? cluster?.alertStore ?? openSqlite(options.dataDir, 'alerts.db', (path) => createSqliteAlertStore({ path }));
+  // in cluster mode every hub runs a sender; the outbox leases each webhook to one of them
+  const webhooks = createWebhookSender({ store: alertStore, owner: options.cluster?.hubId ?? 'hub', log, metrics });
+  alerts = new AlertService({
+    store: alertStore, live, metrics, log, presence,
+    sendCommand: (deviceId, name, args) => commands.submit(deviceId, { name, args }),
+    deviceNames: async () => new Map((await registry.list()).map((d) => [d.id, d.name])),
+    onTransition: () => webhooks.kick(),
+  });
+  await alerts.start();
+  webhooks.start();
   const session = {
     ingest, metrics, log, logLimiter,
     onCommandResult: (deviceId: string, frame: CommandResultFrame) => void commands.result(deviceId, frame).catch((err) => log.error({ err }, 'command result not recorded')),
@@ -164,7 +184,10 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     maxDevices: options.maxDevices,
     commands: { service: commands, commandLog },
     consoleOf: (id) => serial?.consoleOf(id),
-    extend: (app) => mountDashboard(app, { auth, log }),
+    extend: (app) => {
+      mountAlertRoutes(app, { alerts: alerts!, store: alertStore, webhooksChanged: () => webhooks.kick() });
+      mountDashboard(app, { auth, log });
+    },
   });
   const server = createHubServer({
     fetch: app.fetch, tls: options.tls, log, metrics,
@@ -197,7 +220,10 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         liveEndpoint.close();
         server.closeAllConnections();
         await stopped;
+        await alerts?.close();
+        await webhooks.close();
         await commands.close();
+        await alertStore.close();
         await store.close();
         await registry.close();
         await sessions.close();

@@ -1,7 +1,9 @@
-// Cluster mode's parts: the registry, command log and dashboard sessions in PostgreSQL, the live
+// Cluster mode's parts: the registry, command log, alerts and dashboard sessions in PostgreSQL, the live
 // bus on NATS, presence in both. startHub takes them in place of the single-node defaults.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import type { AlertStore } from '../alerts/alert-store.ts';
+import { createPgAlertStore } from '../alerts/pg-alert-store.ts';
 import type { SessionStore } from '../auth/session-store.ts';
 import { createPgSessionStore } from '../auth/pg-session-store.ts';
 import type { CommandLog } from '../commands/command-log.ts';
@@ -20,6 +22,7 @@ import { connectPostgres, migrate } from './postgres.ts';
 export interface ClusterParts {
   registry: DeviceRegistry;
   commandLog: CommandLog;
+  alertStore: AlertStore;
   sessions: SessionStore;
   live: LiveBus;
   presence: Presence;
@@ -65,6 +68,7 @@ export async function openCluster(
   return {
     registry: createPgRegistry(sql),
     commandLog: createPgCommandLog(sql),
+    alertStore: createPgAlertStore(sql),
     sessions: createPgSessionStore(sql, { maxSessions: parts.maxSessions }),
     live,
     presence,

@@ -247,6 +247,8 @@ export function createApp(options: AppOptions): Hono {
 /** Largest body each route takes; command args are at most 4096 bytes of JSON. */
 export function bodyLimitFor(method: string, path: string): number {
   if (method === 'POST' && /^\/api\/devices\/[^/]+\/commands$/.test(path)) return 8 * 1024;
+  // a rule may list up to 1,000 device ids
+  if ((method === 'POST' || method === 'PUT') && /^\/api\/rules(\/[^/]+)?$/.test(path)) return 256 * 1024;
   return 4 * 1024;
 }
 

@@ -32,6 +32,11 @@ export interface IngestOptions {
    * anyway (InfluxDB's retention policy), and an ACK must never cover a reading that is not kept
    */
   maxAgeMs?: number;
+  /**
+   * Sees every accepted reading once, in arrival order, before it is durable (alert rules): a
+   * slice of ingest's pending batch, read during the call and not kept. Resends are not shown.
+   */
+  watch?: (deviceId: string, readings: readonly Reading[], from: number, count: number) => void;
   /** [FP-4.1.4] distinct channel names one device may declare over its lifetime (default 256) */
   maxChannelNamesPerDevice?: number;
   now?: () => number;
@@ -257,6 +262,7 @@ export class Ingest {
       // [FP-4.2.4] one ERROR for the frame, before its ACK
       verdict = { kind: 'accepted', reply: { type: 'error', code: ErrorCode[firstError.code], text: `${rejected} of ${frame.samples.length} samples dropped; first: ${firstError.text}` } };
     }
+    if (accepted > 0) this.options.watch?.(device.id, pending, firstAccepted, accepted);
     if (accepted > 0 && live.active) {
       const readings: LiveReading[] = new Array(accepted);
       for (let i = 0; i < accepted; i++) {
