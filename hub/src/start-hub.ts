@@ -141,6 +141,17 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   });
   await alerts.start();
   webhooks.start();
+  // Rules match device names: read them again after changes, once for a burst (a simulator
+  // provisioning a thousand devices), and in cluster mode now and then for the other hubs' changes.
+  let namesDue: NodeJS.Timeout | null = null;
+  const readNames = () => void alerts!.devicesChanged().catch((err) => log.warn({ err }, 'device names for alert rules not read'));
+  const namesChanged = () => {
+    namesDue ??= setTimeout(() => {
+      namesDue = null;
+      readNames();
+    }, 250).unref();
+  };
+  const namesTimer = cluster ? setInterval(readNames, 10_000).unref() : null;
   const session = {
     ingest, metrics, log, logLimiter,
     onCommandResult: (deviceId: string, frame: CommandResultFrame) => void commands.result(deviceId, frame).catch((err) => log.error({ err }, 'command result not recorded')),
@@ -184,6 +195,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     maxDevices: options.maxDevices,
     commands: { service: commands, commandLog },
     consoleOf: (id) => serial?.consoleOf(id),
+    onDevicesChanged: namesChanged,
     extend: (app) => {
       mountAlertRoutes(app, { alerts: alerts!, store: alertStore, webhooksChanged: () => webhooks.kick() });
       mountDashboard(app, { auth, log });
@@ -220,6 +232,8 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         liveEndpoint.close();
         server.closeAllConnections();
         await stopped;
+        if (namesTimer) clearInterval(namesTimer);
+        if (namesDue) clearTimeout(namesDue);
         await alerts?.close();
         await webhooks.close();
         await commands.close();

@@ -46,6 +46,8 @@ export interface AppOptions {
   commands?: { service: CommandService; commandLog: CommandLog };
   /** recent console lines of a serial device */
   consoleOf?(deviceId: string): { at: number; text: string }[] | undefined;
+  /** a device was added, renamed or deleted here (alert rules match device names) */
+  onDevicesChanged?(): void;
   /** extra routes mounted by other components (live, commands, dashboard) */
   extend?: (app: Hono) => void;
 }
@@ -152,6 +154,7 @@ export function createApp(options: AppOptions): Hono {
       throw err;
     });
     log.info({ deviceId: id }, 'device provisioned');
+    options.onDevicesChanged?.();
     // The token is shown once; only its hash is kept.
     return c.json({ ...view(record, await presence.get(record.id)), token }, 201);
   });
@@ -170,6 +173,7 @@ export function createApp(options: AppOptions): Hono {
     const name = checkName(body.name);
     if (!(await registry.rename(id, name))) throw new HttpError('HUB_ERR_NOT_FOUND', `no device ${JSON.stringify(id)}`);
     log.info({ deviceId: id }, 'device renamed');
+    options.onDevicesChanged?.();
     return c.json(view(await mustGet(id), await presence.get(id)));
   });
 
@@ -181,6 +185,7 @@ export function createApp(options: AppOptions): Hono {
     // its open commands fail now: none may reach a device provisioned later under this id
     const failedCommands = (await options.commands?.service.deviceDeleted(id)) ?? 0;
     log.info({ deviceId: id, failedCommands }, 'device deleted');
+    options.onDevicesChanged?.();
     return c.body(null, 204);
   });
 
