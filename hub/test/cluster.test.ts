@@ -2,7 +2,9 @@
 // NATS cluster, PostgreSQL and InfluxDB, with store-and-forward devices streaming through the load
 // balancer. Walks what must work across hubs and counts every reading back from InfluxDB.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,6 +192,68 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
     live.close();
     await device.close();
   });
+
+  it('alerts: a device moving between hubs mid-alert keeps one alert, fired on one hub and resolved on another; the webhook hears each transition once though every hub runs a sender', async () => {
+    const [a, b, c] = hubs;
+    const secret = 'cluster-webhook-secret';
+    const received: { event: string; alertId: number; key: string; signed: boolean }[] = [];
+    const receiver = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (d) => (raw += d));
+      req.on('end', () => {
+        const body = JSON.parse(raw) as { event: string; idempotencyKey: string; alert: { id: number } };
+        const signed = req.headers['x-hub-signature-256'] === 'sha256=' + createHmac('sha256', secret).update(raw).digest('hex');
+        received.push({ event: body.event, alertId: body.alert.id, key: body.idempotencyKey, signed });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/`;
+      expect((await api(c.url, '/api/webhooks', { method: 'POST', body: JSON.stringify({ url: hookUrl, secret }) })).status).toBe(201);
+      const rule = { name: 'freezer warm', devices: ['alarm-1'], channel: 'temperature', above: 30, clear: 25, severity: 'critical' };
+      expect((await api(a.url, '/api/rules', { method: 'POST', body: JSON.stringify(rule) })).status).toBe(201);
+      const token = (await (await api(a.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id: 'alarm-1' }) })).json()).token;
+      const temperature = (value: number) => [{ channel: 1, type: 'f32' as const, offset: 0, value }];
+      const alerts = async (state: string) => ((await (await api(c.url, `/api/alerts?state=${state}&device=alarm-1`)).json()) as { alerts: { id: number; firedAt: string; resolvedAt: string | null }[] }).alerts;
+
+      const device = new DeviceClient({ hubUrl: a.url, deviceId: 'alarm-1', token, channels: TEST_CHANNELS });
+      await device.connect();
+      const t0 = Date.now() - 30_000;
+      device.sendReadings(temperature(20), t0);
+      device.sendReadings(temperature(35), t0 + 1000);
+      await device.waitAcked();
+      await waitFor(async () => (await alerts('firing')).length === 1, 'the alert firing, fired on hub A');
+      // hub B learns of rules and open alerts every 2 s; give it one round so that the move is
+      // tested against a hub that knows the alert as well as (below) one that may not
+      await new Promise((r) => setTimeout(r, 2500));
+
+      device.drop();
+      (device.options as { hubUrl: string }).hubUrl = b.url;
+      await device.connect();
+      device.sendReadings(temperature(36), t0 + 2000);
+      device.sendReadings(temperature(28), t0 + 3000);
+      device.sendReadings(temperature(22), t0 + 4000);
+      await device.waitAcked();
+      const [resolved] = (await waitFor(async () => {
+        const found = await alerts('resolved');
+        return found.length > 0 ? found : null;
+      }, 'the alert resolved on hub B'))!;
+      expect(resolved.firedAt).toBe(new Date(t0 + 1000).toISOString());
+      expect(resolved.resolvedAt).toBe(new Date(t0 + 4000).toISOString());
+      expect(await alerts('all')).toHaveLength(1);
+      await waitFor(() => received.length >= 2, 'both deliveries');
+      // a moment for a second delivery that must not come (every hub runs a sender)
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(received.map((r) => r.event)).toEqual(['firing', 'resolved']);
+      expect(received.every((r) => r.signed && r.alertId === resolved.id)).toBe(true);
+      expect(new Set(received.map((r) => r.key)).size).toBe(2);
+      await device.close();
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((r) => receiver.close(r));
+    }
+  }, 60_000);
 
   it('a hub killed with SIGKILL: its devices reconnect through the load balancer to the others and resume with nothing lost or stored twice', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => `fleet-${i}`);
