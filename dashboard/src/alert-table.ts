@@ -124,12 +124,12 @@ export class AlertTable {
     const row: Row = {
       alert,
       tr: h('tr', { 'data-testid': `${p}-row-${id}`, 'data-alert-id': String(id), 'data-device-id': alert.deviceId, 'data-rule-id': String(alert.ruleId) }),
-      device: this.options.device ? h('a', { href: `#/device/${encodeURIComponent(alert.deviceId)}`, 'data-testid': `${p}-device-${id}` }) : null,
+      device: this.options.device ? h('a', { href: `#/device/${encodeURIComponent(alert.deviceId)}`, class: 'alert-device', 'data-testid': `${p}-device-${id}` }) : null,
       value: h('td', { class: 'num mono', 'data-testid': `${p}-value-${id}` }),
       severity: h('span', { 'data-testid': `${p}-severity-${id}` }),
       state: h('span', { 'data-testid': `${p}-state-${id}` }),
-      first: h('td', { 'data-testid': `${p}-since-${id}`, 'data-label': this.options.times === 'since' ? 'for' : 'fired' }),
-      second: h('td', { 'data-testid': `${p}-resolved-${id}`, 'data-label': this.options.times === 'since' ? 'fired' : 'resolved' }),
+      first: h('td', { class: 'time-cell', 'data-testid': `${p}-since-${id}`, 'data-label': this.options.times === 'since' ? 'for' : 'fired' }),
+      second: h('td', { class: 'time-cell', 'data-testid': `${p}-resolved-${id}`, 'data-label': this.options.times === 'since' ? 'fired' : 'resolved' }),
       ack: h('button', { type: 'button', class: 'button small', 'data-testid': `${p}-ack-${id}` }, 'Ack'),
       silence: h('select', { class: 'small-select', 'data-testid': `${p}-silence-${id}` }),
       expand: h('button', { type: 'button', class: 'button ghost small', 'aria-expanded': 'false', 'data-testid': `${p}-expand-${id}` }, 'Events'),
@@ -143,7 +143,7 @@ export class AlertTable {
       h('td', null, row.severity),
       h('td', null, row.state),
       row.first, row.second,
-      h('td', { class: 'alert-actions' }, row.ack, row.silence, row.expand));
+      h('td', null, h('div', { class: 'alert-actions' }, row.ack, row.silence, row.expand)));
     row.ack.addEventListener('click', () => void this.act(row, () => this.options.api.ackAlert(row.alert.id), row.ack));
     row.silence.addEventListener('change', () => {
       const forMs = Number(row.silence.value);
@@ -176,8 +176,8 @@ export class AlertTable {
       row.first.title = since === null ? '' : formatTime(since, zone).slice(0, 19);
       setText(row.second, alert.firedAt ? formatTime(Date.parse(alert.firedAt), zone).slice(0, 19) : 'not yet');
     } else {
-      const fired = alert.firedAt ?? alert.pendingAt;
-      setText(row.first, fired ? formatTime(Date.parse(fired), zone).slice(0, 19) : '—');
+      // a pending or cancelled alert never fired: when it began is in its transitions
+      setText(row.first, alert.firedAt ? formatTime(Date.parse(alert.firedAt), zone).slice(0, 19) : '—');
       setText(row.second, alert.resolvedAt ? formatTime(Date.parse(alert.resolvedAt), zone).slice(0, 19) : '—');
     }
     row.ack.hidden = !open;

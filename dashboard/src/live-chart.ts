@@ -119,9 +119,9 @@ export class LiveChart {
       h('header', { class: 'chart-head' },
         h('span', { class: 'chart-title' }, h('span', { class: `swatch swatch-${index % 8}` }), name,
           h('a', { class: 'chart-compare', href: `#/fleet/${encodeURIComponent(name)}`, 'data-testid': `compare-${name}`, title: `${name} across devices` }, 'compare'),
-          context.newRuleHref ? h('a', { class: 'chart-compare', href: context.newRuleHref(name), 'data-testid': `new-rule-${name}`, title: `a new alert rule on ${name}` }, 'alert rule') : null,
-          this.alertNote),
-        h('span', { class: 'chart-latest' }, this.latest, channel.unit ? h('span', { class: 'unit' }, channel.unit) : null, this.age)),
+          context.newRuleHref ? h('a', { class: 'chart-compare', href: context.newRuleHref(name), 'data-testid': `new-rule-${name}`, title: `a new alert rule on ${name}` }, 'alert rule') : null),
+        h('span', { class: 'chart-latest' }, this.latest, channel.unit ? h('span', { class: 'unit' }, channel.unit) : null, this.age),
+        this.alertNote),
       this.body);
 
     const stepped = this.stepped;
