@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './children.ts';
 
-export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation', 'cluster', 'dashboard'] as const;
+export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation', 'cluster', 'dashboard', 'alerts'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -44,6 +44,8 @@ export interface BenchOptions {
   dashboardOnline: number;
   /** dashboard: how long the idle tab's traffic is counted, s */
   dashboardIdleSeconds: number;
+  /** alerts: devices streaming closed loop, without rules and then with one rule each */
+  alertDevices: number;
   /** false: InfluxDB rows are skipped even when influxd is installed */
   influx: boolean;
   /** write hub CPU profiles (node --cpu-prof) to resultsDir/profiles */
@@ -86,6 +88,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   dashboardDevices: 10_000,
   dashboardOnline: 100,
   dashboardIdleSeconds: 20,
+  alertDevices: 1000,
   influx: true,
   profile: false,
   dataRoot: tmpdir(),
@@ -129,6 +132,7 @@ export const SMOKE_OPTIONS: Partial<BenchOptions> = {
   dashboardDevices: 30,
   dashboardOnline: 3,
   dashboardIdleSeconds: 1,
+  alertDevices: 20,
 };
 
 export const USAGE = `npm run bench -- [flags]
@@ -154,6 +158,7 @@ export const USAGE = `npm run bench -- [flags]
                        dashboard: devices the browser lists (default ${DEFAULT_OPTIONS.dashboardDevices})
   --dashboard-online N dashboard: of those, devices streaming 1 frame/s while it is measured (default ${DEFAULT_OPTIONS.dashboardOnline})
   --dashboard-idle S   dashboard: seconds the idle tab's traffic is counted (default ${DEFAULT_OPTIONS.dashboardIdleSeconds})
+  --alert-devices N    alerts: devices streaming without rules, then with one rule each (default ${DEFAULT_OPTIONS.alertDevices})
   --no-influx          skip the InfluxDB rows even if influxd is installed
   --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
   --hub-batch-size N   hubs' readings per store write (default: the hub's own)
@@ -245,6 +250,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
         break;
       }
       case '--dashboard-idle': options.dashboardIdleSeconds = positive(flag, value(), false); break;
+      case '--alert-devices': options.alertDevices = positive(flag, value()); break;
       case '--no-influx': options.influx = false; break;
       case '--profile': options.profile = true; break;
       case '--soak': options.soak = parseDuration(flag, value()); break;

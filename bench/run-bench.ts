@@ -17,6 +17,7 @@ import { CHURN_PER_SECOND, FAT_SAMPLES, HISTORY_CONCURRENCY, ISOLATION_ABUSERS, 
 import { runLatency } from './scenario-latency.ts';
 import { CLUSTER_ROW_KEYS, clusterSkipReason, FAILOVER_RATE, runCluster, type ClusterResult } from './scenario-cluster.ts';
 import { runMemory } from './scenario-memory.ts';
+import { runAlerts, type AlertsResult } from './scenario-alerts.ts';
 import type { BenchContext } from './scenario-support.ts';
 import type { CeilingResult } from './store-ceiling-child.ts';
 import { loadAverage } from './machine-load.ts';
@@ -33,6 +34,8 @@ export const TARGETS = {
   clusterIngestRatio: 0.8,
   /** kill -9 of one hub → every device streaming again */
   failoverMs: 10_000,
+  /** ingest with one alert rule per device over ingest without rules */
+  alertsRatio: 0.9,
 };
 
 const HUB_BATCH_SIZE = 5000;
@@ -78,6 +81,7 @@ export function expectedRowKeys(options: BenchOptions): string[] {
   if (has('isolation')) keys.push('isolation.alone', ...ISOLATION_ABUSERS.map((a) => `isolation.${a}`));
   if (has('cluster')) keys.push(...CLUSTER_ROW_KEYS);
   if (has('dashboard')) keys.push(...DASHBOARD_ROW_KEYS);
+  if (has('alerts')) keys.push('alerts.none', 'alerts.rules');
   return keys;
 }
 
@@ -372,6 +376,17 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
 
     // — dashboard —
     if (has('dashboard')) rows.push(...(await dashboardRows(ctx)));
+
+    // — alerts —
+    if (has('alerts')) {
+      const scenario = 'alert rules (closed loop, embedded)';
+      try {
+        rows.push(...alertsRows(scenario, await runAlerts(ctx)));
+      } catch (err) {
+        rows.push(errorRow('alerts.none', scenario, ALERTS_MEASURES.none(options.alertDevices), err));
+        rows.push(errorRow('alerts.rules', scenario, ALERTS_MEASURES.rules(options.alertDevices), err, ALERTS_TARGET));
+      }
+    }
   } finally {
     const influxd = activeInfluxd;
     activeInfluxd = null;
@@ -539,6 +554,55 @@ function clusterRows(scenario: string, r: ClusterResult): Row[] {
         `${FAILOVER_RATE} frames/s per device; "streaming again": a frame made after the kill acknowledged`,
         `survivor holds ${f.survivorConnected}`,
       ].filter(Boolean).join('; '),
+    },
+  ];
+}
+
+const ALERTS_MEASURES = {
+  none: (devices: number) => `hub → embedded store, ${devices.toLocaleString('en-US')} devices, no rules`,
+  rules: (devices: number) => `… the same with ${devices.toLocaleString('en-US')} rules, one per device`,
+};
+const ALERTS_TARGET = `≥ ${percent(TARGETS.alertsRatio)} of no rules`;
+
+function alertsRows(scenario: string, r: AlertsResult): Row[] {
+  const mean = (runs: readonly IngestResult[], f: (x: IngestResult) => number) => runs.reduce((sum, x) => sum + f(x), 0) / runs.length;
+  const values = (runs: readonly IngestResult[]) => ({
+    readingsPerSecond: mean(runs, (x) => x.readingsPerSecond), framesPerSecond: mean(runs, (x) => x.framesPerSecond), hubCpu: mean(runs, (x) => x.hubCpu),
+  });
+  // the hub's CPU per reading: what rules cost even while the store, not the hub, sets the pace
+  const cpuPerMillion = (runs: readonly IngestResult[]) => mean(runs, (x) => x.hubCpu / (x.readingsPerSecond / 1e6));
+  const note = (runs: readonly IngestResult[]) => [
+    busy(Math.max(...runs.map((x) => x.foreignCpu)), ''),
+    `runs ${runs.map((x) => si(x.readingsPerSecond)).join(' and ')} readings/s`,
+    `hub CPU ${runs.map((x) => percent(x.hubCpu)).join(', ')} = ${cpuPerMillion(runs).toFixed(2)} core per 1M readings/s`,
+    `store busy ${runs.map((x) => percent(x.storeBusy)).join(', ')}`,
+    runs.every((x) => x.countedBack === x.stored && x.acked <= x.stored) ? 'counted back = stored' : `COUNT MISMATCH: ${runs.map((x) => `stored ${x.stored}, counted back ${x.countedBack}, acked ${x.acked}`).join('; ')}`,
+    runs.every((x) => x.drained) ? '' : 'not all frames acked after stop',
+    runs.some((x) => x.deviceErrors || x.closedConnections) ? `${runs.map((x) => `${x.deviceErrors} ERROR frames, ${x.closedConnections} closed`).join('; ')}` : '',
+  ].filter(Boolean);
+  const states = (counts: Record<string, number>) => Object.entries(counts).map(([state, n]) => `${n} ${state}`).join(', ') || 'none';
+  const none = values(r.none);
+  const rules = values(r.rules);
+  const ratio = rules.readingsPerSecond / none.readingsPerSecond;
+  const [first] = r.rules;
+  const alertsRight = r.rules.every((x) => x.alerts.firing === x.crossedRules && Object.keys(x.alerts).length === 1);
+  return [
+    {
+      key: 'alerts.none', scenario, measure: ALERTS_MEASURES.none(r.devices),
+      values: none, result: `${si(none.readingsPerSecond)} readings/s (${si(none.framesPerSecond)} frames/s)`,
+      note: note(r.none).join('; '),
+    },
+    {
+      key: 'alerts.rules', scenario, measure: ALERTS_MEASURES.rules(r.devices),
+      values: { ...rules, ratio, firing: Math.min(...r.rules.map((x) => x.alerts.firing ?? 0)) },
+      result: `${si(rules.readingsPerSecond)} readings/s (${si(rules.framesPerSecond)} frames/s)`,
+      reference: 'no rules', ratio, target: ALERTS_TARGET, met: ratio >= TARGETS.alertsRatio,
+      note: [
+        ...note(r.rules),
+        `CPU per reading ${percent(cpuPerMillion(r.rules) / cpuPerMillion(r.none))} of no rules`,
+        `${first.rules - first.crossedRules} thresholds never crossed, ${first.crossedRules} crossed by every reading`,
+        `alerts after each run: ${r.rules.map((x) => states(x.alerts)).join('; ')}${alertsRight ? '' : ` — EXPECTED ${first.crossedRules} firing and nothing else`}`,
+      ].join('; '),
     },
   ];
 }
