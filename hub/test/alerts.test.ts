@@ -145,6 +145,48 @@ describe('alerts on one hub', () => {
     live.close();
   });
 
+  it('a command action reaches the device when the alert fires, recorded like any command; a silenced alert runs none', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    await json(post(hub.api, '/api/rules', {
+      name: 'fan on when hot', devices: ['fan-1'], channel: 'temperature', above: 30, severity: 'warning',
+      actions: [{ type: 'command', name: 'fan', args: { on: true } }, { type: 'command', name: 'fan', args: { on: false }, on: 'resolved' }],
+    }), 201);
+    const device = hub.device('fan-1', await hub.provision('fan-1'), { onCommand: (c) => ({ status: 'succeeded', payload: c.args }) });
+    const seen: { name: string; args: string }[] = [];
+    device.on('command', (c) => seen.push({ name: c.name, args: c.args }));
+    await device.connect();
+    const t0 = Date.now() - 10_000;
+    device.sendReadings(temperature(35), t0);
+    await device.waitAcked();
+    await waitFor(() => seen.length === 1, 'the firing action at the device');
+    expect(seen[0]).toEqual({ name: 'fan', args: '{"on":true}' });
+    const recorded = await waitFor(async () => {
+      const list = await json<{ name: string; args: unknown; status: string }[]>(hub.api('/api/devices/fan-1/commands'));
+      return list.length === 1 && list[0].status === 'succeeded' ? list : null;
+    }, 'the command recorded and answered');
+    expect(recorded![0]).toMatchObject({ name: 'fan', args: { on: true } });
+
+    device.sendReadings(temperature(20), t0 + 1000);
+    await device.waitAcked();
+    await waitFor(() => seen.length === 2, 'the resolved action at the device');
+    expect(seen[1]).toEqual({ name: 'fan', args: '{"on":false}' });
+
+    // fire again, silence it, resolve: the resolved action is not run while silenced
+    device.sendReadings(temperature(36), t0 + 2000);
+    await device.waitAcked();
+    await waitFor(() => seen.length === 3, 'the second firing action');
+    const [firing] = await alertsOf(hub.api, 'state=firing');
+    await json(post(hub.api, `/api/alerts/${firing.id}/silence`, { forMs: 3_600_000 }));
+    device.sendReadings(temperature(20), t0 + 3000);
+    await device.waitAcked();
+    await waitFor(async () => (await alertsOf(hub.api, 'state=resolved')).length === 2, 'the silenced alert resolved');
+    // a command sent after it arrives after anything the transition sent (one device's commands keep their order)
+    await json(post(hub.api, '/api/devices/fan-1/commands', { name: 'ping' }), 202);
+    await waitFor(() => seen.some((c) => c.name === 'ping'), 'the ping after it');
+    expect(seen.map((c) => c.name)).toEqual(['fan', 'fan', 'fan', 'ping']);
+  });
+
   it('rules are validated with the error shape and the field at fault; ack and silence are kept', async () => {
     const hub = await startTestHub();
     hubs.push(hub);
