@@ -396,6 +396,39 @@ export function describeAlertStoreContract(name: string, open: () => Promise<Ale
       expect(await store.openAlerts()).toEqual([other]);
     });
 
+    it('deleteRule racing openAlert from another process: no open alert of the deleted rule is left', async () => {
+      for (let round = 0; round < 10; round++) {
+        const rule = await store.createRule(ruleFields({ name: `r${round}` }), T0);
+        const [deleted, ...opened] = await Promise.all([
+          store.deleteRule(rule.id),
+          ...Array.from({ length: 5 }, (_, i) => peer.openAlert(rule, `dev-${i}`, at('firing', T0))),
+        ]);
+        expect(deleted).toBe(true);
+        expect((await store.openAlerts()).filter((a) => a.ruleId === rule.id)).toEqual([]);
+        // what did open was cancelled with the rule
+        const listed = await peer.listAlerts({ ruleId: rule.id });
+        expect(listed.map((a) => a.id).sort((a, b) => a - b)).toEqual(opened.flatMap((o) => (o ? [o.alert.id] : [])).sort((a, b) => a - b));
+        for (const alert of listed) expect(alert.state).toBe('cancelled');
+      }
+    });
+
+    it('deleteWebhook racing transitions from another process: every transition is recorded, none queued for it', async () => {
+      const rule = await store.createRule(ruleFields(), T0);
+      for (let round = 0; round < 5; round++) {
+        const gone = await store.createWebhook({ url: 'http://127.0.0.1:9/gone', secret: 's' }, T0);
+        const kept = await store.createWebhook({ url: 'http://127.0.0.1:9/kept', secret: 's' }, T0);
+        const [deleted, ...opened] = await Promise.all([
+          store.deleteWebhook(gone.id),
+          ...Array.from({ length: 8 }, (_, i) => peer.openAlert(rule, `dev-${round}-${i}`, at('firing', T0))),
+        ]);
+        expect(deleted).toBe(true);
+        expect(opened.every((o) => o !== undefined)).toBe(true);
+        expect(await store.deliveries(gone.id, 100)).toEqual([]);
+        expect(await store.deliveries(kept.id, 100)).toHaveLength(8);
+        await store.deleteWebhook(kept.id);
+      }
+    });
+
     it('deleteWebhook drops its undelivered entries; the other webhooks keep theirs', async () => {
       const rule = await store.createRule(ruleFields(), T0);
       const gone = await store.createWebhook({ url: 'http://127.0.0.1:9/gone', secret: 's' }, T0);
