@@ -510,6 +510,10 @@ export function describeAlertStoreContract(name: string, open: () => Promise<Ale
       for (let i = 0; i < 101; i++) ids.push((await firing(rule, `dev-${i}`)).id);
       const listed = await store.listAlerts({ state: 'open' });
       expect(listed.map((a) => a.id)).toEqual(ids.slice(1).reverse());
+      expect(await store.listAlerts({ limit: Number.NaN })).toEqual(listed);
+      expect(await store.listAlerts({ limit: 0 })).toEqual([]);
+      expect(await store.listAlerts({ limit: -5 })).toEqual([]);
+      expect((await store.listAlerts({ limit: 1_000_000 })).map((a) => a.id)).toEqual(ids.slice().reverse());
     });
 
     it('survives a reopen: a firing alert is still open with the same fields, its webhook entry still due', async () => {

@@ -19,8 +19,10 @@ export const MOVES: Readonly<Record<AlertState, readonly AlertState[]>> = {
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
 
+/** `limit` as a whole number from 0 to MAX_LIST_LIMIT; DEFAULT_LIST_LIMIT when absent or not a number. */
 export function listLimit(query: AlertQuery): number {
-  return Math.max(0, Math.min(Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT), MAX_LIST_LIMIT));
+  const limit = query.limit !== undefined && Number.isFinite(query.limit) ? Math.trunc(query.limit) : DEFAULT_LIST_LIMIT;
+  return Math.max(0, Math.min(limit, MAX_LIST_LIMIT));
 }
 
 /** The states a query's `state` filter stands for; undefined is every state. */
