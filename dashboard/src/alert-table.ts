@@ -208,6 +208,8 @@ export class AlertTable {
       this.options.say(describeError(err), true);
     } finally {
       control.disabled = control === row.ack ? !!row.alert.acknowledgedAt : false;
+      // an acknowledged alert's button is disabled, which drops the focus: keep it in the row
+      if (control.disabled && !row.silence.hidden) row.silence.focus();
     }
   }
 

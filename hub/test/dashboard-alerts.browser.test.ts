@@ -185,6 +185,17 @@ describe.runIf(hasRealPart(CHROMIUM))('alerts in the dashboard, in headless Chro
     expect(stored.alert.acknowledgedAt).not.toBeNull();
     // the history row hears of it too
     await waitText(`alert-state-${alertId}`, 'firing · acknowledged');
+    // the focus stays in the row, on its next action
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe(`open-alert-silence-${alertId}`);
+  });
+
+  it('silences it for a while, and ends the silence', async () => {
+    await byTestId(`open-alert-silence-${alertId}`).selectOption(String(15 * 60_000));
+    await waitText(`open-alert-state-${alertId}`, 'firing · acknowledged · silenced 15 min');
+    const stored = (await (await hub.api(`/api/alerts/${alertId}`)).json()) as { alert: { silencedUntil: string | null } };
+    expect(Date.parse(stored.alert.silencedUntil!)).toBeGreaterThan(Date.now() + 10 * 60_000);
+    await byTestId(`open-alert-silence-${alertId}`).selectOption('0');
+    await waitText(`open-alert-state-${alertId}`, 'firing · acknowledged');
   });
 
   it('shows it on the device page, with the chart tinted', async () => {
@@ -218,6 +229,40 @@ describe.runIf(hasRealPart(CHROMIUM))('alerts in the dashboard, in headless Chro
     await byTestId('nav-devices').click();
     await byTestId(`device-row-${DEVICE}`).waitFor();
     expect(await byTestId(`alerts-${DEVICE}`).isVisible()).toBe(false);
+  });
+
+  it('edits and deletes the rule', async () => {
+    await byTestId('nav-alerts').click();
+    await byTestId('alerts-rules').click();
+    const row = page.locator('[data-testid^="rule-row-"]');
+    await row.first().waitFor();
+    const id = (await row.getAttribute('data-testid'))!.replace('rule-row-', '');
+    await byTestId(`rule-edit-${id}`).click();
+    await page.locator(`[data-testid="rule-editor"][data-rule-id="${id}"]`).waitFor();
+    expect(await byTestId('rule-above').inputValue()).toBe('30');
+    await byTestId('rule-above').fill('32');
+    await byTestId('rule-save').click();
+    await waitText(`rule-condition-${id}`, 'temperature above 32 (clears below 28)');
+
+    await byTestId(`rule-delete-${id}`).click();
+    await byTestId(`rule-delete-confirm-${id}`).click();
+    await page.waitForFunction((testId) => !document.querySelector(`[data-testid="${testId}"]`), `rule-row-${id}`);
+    expect(((await (await hub.api('/api/rules')).json()) as { rules: unknown[] }).rules).toEqual([]);
+  });
+
+  it('adds a webhook (after refusing a short secret at its field) and deletes it', async () => {
+    await byTestId('webhook-url').fill('http://127.0.0.1:9/hooks/alerts');
+    await byTestId('webhook-secret').fill('short');
+    await byTestId('webhook-add').click();
+    await waitText('webhook-error-secret', /16 to 256 characters/);
+    await byTestId('webhook-secret').fill('a-secret-of-twenty-chars');
+    await byTestId('webhook-add').click();
+    const row = page.locator('[data-testid^="webhook-row-"]');
+    await row.first().waitFor();
+    const id = (await row.getAttribute('data-testid'))!.replace('webhook-row-', '');
+    await waitText(`webhook-delivery-${id}`, 'nothing sent yet');
+    await byTestId(`webhook-delete-${id}`).click();
+    await page.waitForFunction((testId) => !document.querySelector(`[data-testid="${testId}"]`), `webhook-row-${id}`);
     expect(problems).toEqual([]);
   });
 });
