@@ -31,6 +31,7 @@ export function queryStates(query: AlertQuery): AlertState[] | undefined {
   return query.state === 'open' ? ['pending', 'firing'] : [query.state];
 }
 
+/** A caller that opens an alert in a final state has a bug: it is thrown, not answered undefined. */
 export function assertOpening(t: Transition): void {
   if (t.to !== 'pending' && t.to !== 'firing') throw new TypeError(`an alert opens as pending or firing, not ${t.to}`);
 }
@@ -236,7 +237,8 @@ export function createSqliteAlertStore(options: { path: string }): AlertStore {
     WHERE rule_id = @ruleId AND state IN ('pending', 'firing')`);
 
   // DO NOTHING on the unique partial index alerts_one_open: a pair that already has an open alert
-  // gets no second one, and the insert returns no row instead of failing.
+  // gets no second one, and the insert returns no row instead of failing. Read from alert_rules, so
+  // a rule deleted meanwhile opens nothing, and the name kept is the rule's at this moment.
   const insertAlert = db.prepare<{ ruleId: number; deviceId: string; channel: string | null; severity: Severity; state: AlertState; value: number | null; pendingAt: number | null; firedAt: number | null; at: number }, AlertRow>(`
     INSERT INTO alerts (rule_id, rule_name, device_id, channel, severity, state, value, pending_at, fired_at, updated_at)
     SELECT id, name, @deviceId, @channel, @severity, @state, @value, @pendingAt, @firedAt, @at FROM alert_rules WHERE id = @ruleId
