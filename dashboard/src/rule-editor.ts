@@ -74,11 +74,10 @@ export function ruleEditor(options: RuleEditorOptions): { element: HTMLElement; 
   const save = h('button', { type: 'submit', class: 'button primary', 'data-testid': 'rule-save' }, options.rule ? 'Save rule' : 'Create rule');
   const cancel = h('button', { type: 'button', class: 'button ghost', 'data-testid': 'rule-cancel', onclick: () => options.onCancel() }, 'Cancel');
 
-  let actionRows: { draft: ActionDraft; keys: string[]; el: HTMLElement }[] = [];
   const renderActions = () => {
     // keys follow the rows' positions, as the hub's `actions[i].name` does
     for (const key of [...fields.keys()]) if (key.startsWith('actions[')) fields.delete(key);
-    actionRows = draft.actions.map((a, i) => {
+    const rows = draft.actions.map((a, i) => {
       const cmd = field(`actions[${i}].name`, 'Command', text(`rule-action-name-${i}`, a.name, { placeholder: 'e.g. fan', maxlength: '64' }));
       const args = field(`actions[${i}].args`, 'Arguments (JSON)', text(`rule-action-args-${i}`, a.args, { placeholder: '{"speed": 100}' }), undefined, 'grow');
       const on = field(`actions[${i}].on`, 'When', h('select', { 'data-testid': `rule-action-on-${i}` },
@@ -92,11 +91,10 @@ export function ruleEditor(options: RuleEditorOptions): { element: HTMLElement; 
         renderActions();
         addAction.focus();
       });
-      const el = h('div', { class: 'rule-action', 'data-testid': `rule-action-${i}` }, cmd.wrap, args.wrap, on.wrap, h('div', { class: 'rule-action-remove' }, remove));
-      return { draft: a, keys: [`actions[${i}].name`, `actions[${i}].args`, `actions[${i}].on`], el };
+      return h('div', { class: 'rule-action', 'data-testid': `rule-action-${i}` }, cmd.wrap, args.wrap, on.wrap, h('div', { class: 'rule-action-remove' }, remove));
     });
-    actionList.replaceChildren(...actionRows.map((r) => r.el),
-      ...(actionRows.length ? [] : [h('p', { class: 'muted' }, 'No actions: the alert is shown here and sent to webhooks.')]));
+    actionList.replaceChildren(...rows,
+      ...(rows.length ? [] : [h('p', { class: 'muted' }, 'No commands: the alert is shown here and sent to webhooks.')]));
   };
   const addAction = h('button', { type: 'button', class: 'button small', 'data-testid': 'rule-action-add' }, 'Add a command');
   addAction.addEventListener('click', () => {
