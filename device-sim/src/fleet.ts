@@ -90,6 +90,8 @@ export class Fleet {
   /** no connections either */
   private stopping = false;
   private peakOnline = 0;
+  /** devices in state 'online', kept as they connect and leave, so a short peak between summaries counts */
+  private onlineNow = 0;
   readonly startedAt = Date.now();
   private readonly totals = {
     connects: 0, connectFailures: 0, refused: 0, refusedExpected: 0,
@@ -242,6 +244,7 @@ export class Fleet {
         this.totals.connects++;
         if (device.state !== 'connecting' || gen !== device.connectGen) return;
         device.state = 'online';
+        this.peakOnline = Math.max(this.peakOnline, ++this.onlineNow);
         device.failures = 0;
         if (!device.booted) this.boot(device);
       },
@@ -288,6 +291,7 @@ export class Fleet {
 
   private onClose(device: SimDevice, code: number): void {
     if (device.state !== 'online') return; // failed attempts are handled where they were made
+    this.onlineNow--;
     this.totals.closes[code] = (this.totals.closes[code] ?? 0) + 1;
     this.reconnectLater(device);
   }
@@ -318,6 +322,7 @@ export class Fleet {
 
   private async reboot(device: SimDevice): Promise<void> {
     if (device.state !== 'online') return;
+    this.onlineNow--;
     device.state = 'rebooting';
     await device.client.reboot();
     if (device.state !== 'rebooting' || this.stopping) return;
