@@ -211,7 +211,10 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
     try {
       const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/`;
       expect((await api(c.url, '/api/webhooks', { method: 'POST', body: JSON.stringify({ url: hookUrl, secret }) })).status).toBe(201);
-      const rule = { name: 'freezer warm', devices: ['alarm-1'], channel: 'temperature', above: 30, clear: 25, severity: 'critical' };
+      const rule = {
+        name: 'freezer warm', devices: ['alarm-1'], channel: 'temperature', above: 30, clear: 25, severity: 'critical',
+        actions: [{ type: 'command', name: 'ping', args: { fired: true } }, { type: 'command', name: 'ping', args: { fired: false }, on: 'resolved' }],
+      };
       expect((await api(a.url, '/api/rules', { method: 'POST', body: JSON.stringify(rule) })).status).toBe(201);
       const token = (await (await api(a.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id: 'alarm-1' }) })).json()).token;
       const temperature = (value: number) => [{ channel: 1, type: 'f32' as const, offset: 0, value }];
@@ -248,6 +251,12 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
       expect(received.map((r) => r.event)).toEqual(['firing', 'resolved']);
       expect(received.every((r) => r.signed && r.alertId === resolved.id)).toBe(true);
       expect(new Set(received.map((r) => r.key)).size).toBe(2);
+      // each action ran once, from the hub that made the transition, and reached the device
+      const commands = await waitFor(async () => {
+        const list = (await (await api(c.url, '/api/devices/alarm-1/commands')).json()) as { args: { fired: boolean }; status: string }[];
+        return list.length === 2 && list.every((x) => x.status === 'succeeded') ? list : null;
+      }, 'both actions answered');
+      expect(commands!.map((x) => x.args.fired).sort()).toEqual([false, true]);
       await device.close();
     } finally {
       receiver.closeAllConnections();
