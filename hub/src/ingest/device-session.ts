@@ -2,7 +2,7 @@
 // Transports feed it decoded frames; it never touches sockets or ports itself.
 import type { Logger } from 'pino';
 import type { LogLimiter } from '../log-limiter.ts';
-import { ErrorCode, errorName, type ErrorName, type Frame, type ProtocolError } from '../protocol/index.ts';
+import { ErrorCode, errorName, ReadingsColumns, type ErrorName, type Frame, type ProtocolError, type ReadingsFrame } from '../protocol/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceLink } from './device-link.ts';
 import type { DeviceState, Ingest } from './ingest.ts';
@@ -30,24 +30,34 @@ export interface SessionHandlers {
   strictSequence?: boolean;
 }
 
+/**
+ * What a session is fed: any decoded frame, READINGS either with a sample per object (serial) or
+ * in columns (WebSocket, decodeFrameInto). Columns may be reused by the transport after onFrame.
+ */
+export type SessionFrame = Exclude<Frame, ReadingsFrame> | ReadingsFrame | ReadingsColumns;
+
 export class DeviceSession {
   private device: DeviceState | null = null;
   /** frames that arrive while HELLO is being processed wait here, in order */
-  private waiting: Frame[] | null = null;
+  private waiting: SessionFrame[] | null = null;
   private ended = false;
   /** serial only: the device is still there, but must say HELLO before anything else counts */
   private awaitingHello = false;
 
-  constructor(private readonly link: DeviceLink, private readonly handlers: SessionHandlers) {}
+  private readonly via: { transport: DeviceLink['transport']; strictSequence: boolean };
+
+  constructor(private readonly link: DeviceLink, private readonly handlers: SessionHandlers) {
+    this.via = { transport: link.transport, strictSequence: !!handlers.strictSequence };
+  }
 
   get deviceId(): string | undefined {
     return this.device?.id;
   }
 
-  onFrame(frame: Frame): void {
+  onFrame(frame: SessionFrame): void {
     if (this.ended) return;
     if (this.waiting) {
-      this.waiting.push(frame);
+      this.waiting.push(frame instanceof ReadingsColumns ? frame.copy() : frame);
       return;
     }
     this.handlers.metrics.countFrame(frame.type);
@@ -62,7 +72,8 @@ export class DeviceSession {
     this.handlers.ingest.touch(device);
     switch (frame.type) {
       case 'readings': {
-        const verdict = this.handlers.ingest.readings(device, frame, { transport: this.link.transport, strictSequence: !!this.handlers.strictSequence });
+        const columns = frame instanceof ReadingsColumns ? frame : ReadingsColumns.from(frame);
+        const verdict = this.handlers.ingest.readings(device, columns, this.via);
         if (verdict.kind === 'refuse') return this.fail(verdict.code, verdict.text);
         if (verdict.reply) this.link.send(verdict.reply);
         break;

@@ -1,7 +1,7 @@
 // Ingest: validates frames from device sessions, batches readings into the store, acknowledges
 // what is durable, and fans readings out live. It knows links, stores and buses only by interface.
 import type { Logger } from 'pino';
-import { ErrorCode, type ChannelDescriptor, type ErrorName, type Frame, type HelloFrame, type ReadingsFrame } from '../protocol/index.ts';
+import { ErrorCode, ValueType, type ChannelDescriptor, type ErrorName, type Frame, type HelloFrame, type ReadingsColumns } from '../protocol/index.ts';
 import type { LiveBus, LiveReading } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { Metrics } from '../metrics.ts';
@@ -69,6 +69,18 @@ function takeSkipped(device: DeviceState, seq: number): boolean {
 // [FP-4.2.4] earlier times mean a device whose clock was never set
 const EARLIEST_TIME = Date.UTC(2000, 0, 1);
 
+const NO_TYPES = new Uint8Array(0);
+
+function indexChannels(device: DeviceState, channels: readonly ChannelDescriptor[]): void {
+  const size = channels.reduce((n, c) => Math.max(n, c.id + 1), 0);
+  device.channelNames = new Array<string | undefined>(size).fill(undefined);
+  device.channelTypes = new Uint8Array(size);
+  for (const c of channels) {
+    device.channelNames[c.id] = c.name;
+    device.channelTypes[c.id] = ValueType[c.type];
+  }
+}
+
 /** Per-device protocol state that outlives connections: sequence watermarks and channels. */
 export interface DeviceState {
   readonly id: string;
@@ -84,7 +96,10 @@ export interface DeviceState {
   skipped: [number, number][];
   /** bumped when pending frames are abandoned, so their later ACKs are not sent */
   epoch: number;
-  channels: Map<number, ChannelDescriptor>;
+  /** channel name by channel id, from the latest HELLO: an array, as it is read for every sample */
+  channelNames: (string | undefined)[];
+  /** [FP-4.2.1] value type code by channel id */
+  channelTypes: Uint8Array;
   /** presence's counters for the device, updated in place */
   counters: DeviceCounters;
 }
@@ -156,7 +171,7 @@ export class Ingest {
     if (!device) {
       device = {
         id: frame.deviceId, session: record?.session ?? null, acceptedSeq: record?.ackedSeq ?? 0, durableSeq: record?.ackedSeq ?? 0, skipped: [],
-        epoch: 0, channels: new Map(), counters: emptyCounters(),
+        epoch: 0, channelNames: [], channelTypes: NO_TYPES, counters: emptyCounters(),
       };
       this.devices.set(frame.deviceId, device);
     } else if (record && (record.session !== device.session || record.ackedSeq > device.durableSeq)) {
@@ -177,7 +192,7 @@ export class Ingest {
     }
     // Frames of this session still being written keep their place: the device's resends of them
     // are dropped as duplicates, and their ACK goes to whichever link is current when they land.
-    device.channels = new Map(frame.channels.map((c) => [c.id, c]));
+    indexChannels(device, frame.channels);
     await registry.updateHello(frame.deviceId, { firmware: frame.firmware, channels: frame.channels, session: frame.session });
     link.maxFrame = frame.maxFrame || undefined; // [FP-4.1.5] every HELLO states it anew
     const { replaced, counters } = await presence.connect(frame.deviceId, link, { firmware: frame.firmware, channels: frame.channels });
@@ -198,10 +213,11 @@ export class Ingest {
   }
 
   /** [FP-4.2] Validates samples, queues the good ones and schedules the cumulative ACK. */
-  readings(device: DeviceState, frame: ReadingsFrame, via: { transport: DeviceLink['transport']; strictSequence: boolean }): ReadingsVerdict {
+  readings(device: DeviceState, frame: ReadingsColumns, via: { transport: DeviceLink['transport']; strictSequence: boolean }): ReadingsVerdict {
     const { metrics, live } = this.options;
     const arrival = this.now();
-    metrics.readingsIn.inc(frame.samples.length);
+    const count = frame.count;
+    metrics.readingsIn.inc(count);
     // [FP-5.1] numbering starts at 1; a 0 would pass as a duplicate of nothing and vanish silently
     if (frame.seq === 0) return { kind: 'refuse', code: 'FP_ERR_BAD_PAYLOAD', text: 'READINGS seq 0: sequence numbers start at 1' };
     // [FP-5.2, FP-8.3] on a serial line a skip means a frame line was lost: start over from the ACK
@@ -234,22 +250,27 @@ export class Ingest {
     const earliest = Math.max(EARLIEST_TIME, arrival - (this.options.maxAgeMs ?? Infinity));
     const pending = this.pending.readings;
     const firstAccepted = pending.length;
+    const deviceId = device.id;
+    const { channelNames, channelTypes } = device;
+    const { channel: channels, valueType, offset, value: values } = frame;
     let firstError: { code: ErrorName; text: string } | null = null;
     let rejected = 0;
-    for (const sample of frame.samples) {
-      const channel = device.channels.get(sample.channel);
-      const time = base + sample.offset;
+    for (let i = 0; i < count; i++) {
+      const id = channels[i];
+      const name = id < channelNames.length ? channelNames[id] : undefined;
+      const time = base + offset[i];
+      const value = values[i];
       let code: ErrorName | null = null;
-      if (!channel) code = 'FP_ERR_UNKNOWN_CHANNEL';
-      else if (channel.type !== sample.type || (typeof sample.value === 'number' && !Number.isFinite(sample.value))) code = 'FP_ERR_BAD_VALUE';
+      if (name === undefined) code = 'FP_ERR_UNKNOWN_CHANNEL';
+      else if (channelTypes[id] !== valueType[i] || !Number.isFinite(value)) code = 'FP_ERR_BAD_VALUE';
       else if (time > latest || time < earliest) code = 'FP_ERR_BAD_TIME';
       if (code) {
         rejected++;
         metrics.rejected.inc({ code });
-        firstError ??= { code, text: `channel ${sample.channel}` };
+        firstError ??= { code, text: `channel ${id}` };
         continue;
       }
-      pending.push({ deviceId: device.id, channel: channel!.name, time, value: typeof sample.value === 'boolean' ? (sample.value ? 1 : 0) : sample.value });
+      pending.push({ deviceId, channel: name!, time, value });
     }
     const accepted = pending.length - firstAccepted;
     device.counters.readings += accepted;
@@ -257,10 +278,10 @@ export class Ingest {
     if (firstError) {
       device.counters.rejected += rejected;
       this.limitedLog.warn(device.id, {
-        deviceId: device.id, transport: via.transport, code: firstError.code, rejected, samples: frame.samples.length, first: firstError.text,
+        deviceId: device.id, transport: via.transport, code: firstError.code, rejected, samples: count, first: firstError.text,
       }, 'samples rejected');
       // [FP-4.2.4] one ERROR for the frame, before its ACK
-      verdict = { kind: 'accepted', reply: { type: 'error', code: ErrorCode[firstError.code], text: `${rejected} of ${frame.samples.length} samples dropped; first: ${firstError.text}` } };
+      verdict = { kind: 'accepted', reply: { type: 'error', code: ErrorCode[firstError.code], text: `${rejected} of ${count} samples dropped; first: ${firstError.text}` } };
     }
     if (accepted > 0) this.options.watch?.(device.id, pending, firstAccepted, accepted);
     if (accepted > 0 && live.active) {

@@ -4,8 +4,9 @@ import { ProtocolError } from './errors.ts';
 import {
   CHECKSUM_SIZE, CommandStatus, DEVICE_ID_PATTERN, FLAG_ABS_TIME, FrameType, HEADER_SIZE, MAX_CHANNELS, MAX_COMMAND_TEXT,
   MAX_DEVICE_ID, MAX_FIRMWARE, MAX_NAME, MAX_PAYLOAD, MAX_UNIT, MIN_RECEIVE_FRAME, PROTOCOL_VERSION, ValueType,
-  type ChannelDescriptor, type CommandStatusName, type Frame, type Sample, type ValueTypeName,
+  type ChannelDescriptor, type CommandStatusName, type Frame, type ReadingsFrame, type Sample, type ValueTypeName,
 } from './frames.ts';
+import { ReadingsColumns } from './readings-columns.ts';
 
 // ignoreBOM: a leading EF BB BF is part of the string, not something to strip silently
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -38,9 +39,6 @@ class Reader {
   u8(): number { return this.view.getUint8(this.take(1)); }
   u16(): number { return this.view.getUint16(this.take(2), true); }
   u32(): number { return this.view.getUint32(this.take(4), true); }
-  i32(): number { return this.view.getInt32(this.take(4), true); }
-  f32(): number { return this.view.getFloat32(this.take(4), true); }
-  f64(): number { return this.view.getFloat64(this.take(8), true); }
   u64(): number {
     const value = this.view.getBigUint64(this.take(8), true);
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) bad('time does not fit in 53 bits');
@@ -62,19 +60,6 @@ class Reader {
   }
 }
 
-function readValue(r: Reader, type: ValueTypeName): number | boolean {
-  switch (type) {
-    case 'f32': return r.f32();
-    case 'f64': return r.f64();
-    case 'i32': return r.i32();
-    case 'bool': {
-      const b = r.u8();
-      if (b > 1) bad(`bool value ${b} is not 0 or 1`); // [FP-4.2.1]
-      return b === 1;
-    }
-  }
-}
-
 /** [FP-4.1] 0 (the protocol maximum) or at least MIN_RECEIVE_FRAME */
 function checkMaxFrame(n: number): number {
   if (n !== 0 && n < MIN_RECEIVE_FRAME) bad(`max receive frame ${n} is below ${MIN_RECEIVE_FRAME}`);
@@ -86,23 +71,136 @@ function readValueType(r: Reader): ValueTypeName {
   return valueTypeNames.get(code) ?? bad(`unknown value type 0x${code.toString(16)}`);
 }
 
-/** Decodes exactly one frame. Throws only ProtocolError, checking in the order of [FP-3.5]. */
-export function decodeFrame(bytes: Uint8Array): Frame {
+// Scratch for reading floats out of a frame without a DataView per frame
+const scratch = new ArrayBuffer(8);
+const scratchBytes = new Uint8Array(scratch);
+const scratchF32 = new Float32Array(scratch, 0, 1);
+const scratchF64 = new Float64Array(scratch, 0, 1);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function readF32(bytes: Uint8Array, at: number): number {
+  if (LITTLE_ENDIAN) for (let k = 0; k < 4; k++) scratchBytes[k] = bytes[at + k];
+  else for (let k = 0; k < 4; k++) scratchBytes[k] = bytes[at + 3 - k];
+  return scratchF32[0];
+}
+
+function readF64(bytes: Uint8Array, at: number): number {
+  if (LITTLE_ENDIAN) for (let k = 0; k < 8; k++) scratchBytes[k] = bytes[at + k];
+  else for (let k = 0; k < 8; k++) scratchBytes[k] = bytes[at + 7 - k];
+  return scratchF64[0];
+}
+
+/** [FP-3.1, FP-3.5] Checks the header, length and checksum; returns where the payload ends. */
+function checkEnvelope(bytes: Uint8Array): number {
   if (bytes.length < HEADER_SIZE) throw new ProtocolError('FP_ERR_TRUNCATED', `${bytes.length} bytes is shorter than the header`);
   const version = bytes[0];
   if (version !== PROTOCOL_VERSION) throw new ProtocolError('FP_ERR_BAD_VERSION', `version ${version}, expected ${PROTOCOL_VERSION}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const length = view.getUint16(8, true);
+  const length = bytes[8] | (bytes[9] << 8);
   if (length > MAX_PAYLOAD) throw new ProtocolError('FP_ERR_TOO_LARGE', `payload length ${length} over ${MAX_PAYLOAD}`);
   const expected = HEADER_SIZE + length + CHECKSUM_SIZE; // [FP-3.1]
   if (bytes.length < expected) throw new ProtocolError('FP_ERR_TRUNCATED', `${bytes.length} bytes, header promises ${expected}`);
   if (bytes.length > expected) throw new ProtocolError('FP_ERR_BAD_LENGTH', `${bytes.length} bytes, header promises ${expected}`);
   const payloadEnd = HEADER_SIZE + length;
-  if (crc16(bytes, 0, payloadEnd) !== view.getUint16(payloadEnd, true)) throw new ProtocolError('FP_ERR_BAD_CHECKSUM', 'CRC-16 mismatch');
+  if (crc16(bytes, 0, payloadEnd) !== (bytes[payloadEnd] | (bytes[payloadEnd + 1] << 8))) throw new ProtocolError('FP_ERR_BAD_CHECKSUM', 'CRC-16 mismatch');
+  return payloadEnd;
+}
 
+function payloadEndsEarly(by: number): never {
+  return bad(`payload ends ${by} byte(s) early`);
+}
+
+/**
+ * [FP-4.2] A READINGS payload into `into`, read straight from the bytes: no reader, DataView or
+ * object per sample. Checks what Reader-based decoding would, in the same order.
+ */
+function readReadings(bytes: Uint8Array, payloadEnd: number, into: ReadingsColumns): ReadingsColumns {
+  let at = HEADER_SIZE;
+  into.seq = (bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24)) >>> 0;
+  if (bytes[2] & FLAG_ABS_TIME) {
+    if (at + 8 > payloadEnd) payloadEndsEarly(at + 8 - payloadEnd);
+    const lo = (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+    const hi = (bytes[at + 4] | (bytes[at + 5] << 8) | (bytes[at + 6] << 16) | (bytes[at + 7] << 24)) >>> 0;
+    if (hi > 0x1fffff) bad('time does not fit in 53 bits');
+    into.baseTime = hi * 0x100000000 + lo;
+    at += 8;
+  } else {
+    into.baseTime = undefined;
+  }
+  if (at + 2 > payloadEnd) payloadEndsEarly(at + 2 - payloadEnd);
+  const count = bytes[at] | (bytes[at + 1] << 8);
+  at += 2;
+  if (count === 0) bad('READINGS with no samples');
+  // every sample takes at least 7 bytes; a count the payload cannot hold ends early below
+  if (count > into.channel.length) payloadEndsEarly(count * 7 - (payloadEnd - at));
+  const { channel, valueType, offset, value } = into;
+  for (let i = 0; i < count; i++) {
+    if (at + 6 > payloadEnd) payloadEndsEarly(at + 6 - payloadEnd);
+    channel[i] = bytes[at];
+    const type = bytes[at + 1];
+    valueType[i] = type;
+    offset[i] = bytes[at + 2] | (bytes[at + 3] << 8) | (bytes[at + 4] << 16) | (bytes[at + 5] << 24);
+    at += 6;
+    switch (type) {
+      case ValueType.f32:
+        if (at + 4 > payloadEnd) payloadEndsEarly(at + 4 - payloadEnd);
+        value[i] = readF32(bytes, at);
+        at += 4;
+        break;
+      case ValueType.f64:
+        if (at + 8 > payloadEnd) payloadEndsEarly(at + 8 - payloadEnd);
+        value[i] = readF64(bytes, at);
+        at += 8;
+        break;
+      case ValueType.i32:
+        if (at + 4 > payloadEnd) payloadEndsEarly(at + 4 - payloadEnd);
+        value[i] = bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24);
+        at += 4;
+        break;
+      case ValueType.bool: {
+        if (at + 1 > payloadEnd) payloadEndsEarly(at + 1 - payloadEnd);
+        const b = bytes[at];
+        if (b > 1) bad(`bool value ${b} is not 0 or 1`); // [FP-4.2.1]
+        value[i] = b;
+        at += 1;
+        break;
+      }
+      default:
+        bad(`unknown value type 0x${type.toString(16)}`);
+    }
+  }
+  if (at !== payloadEnd) bad(`${payloadEnd - at} byte(s) left over after the payload`);
+  into.count = count;
+  return into;
+}
+
+/**
+ * Decodes exactly one frame, as decodeFrame does, except that a READINGS frame's samples go into
+ * `into` (which is returned) instead of an object each. `into` is overwritten by the next READINGS
+ * decoded into it: copy() what must outlive that.
+ */
+export function decodeFrameInto(bytes: Uint8Array, into: ReadingsColumns): Exclude<Frame, ReadingsFrame> | ReadingsColumns {
+  const payloadEnd = checkEnvelope(bytes);
+  if (bytes[1] === FrameType.READINGS) return readReadings(bytes, payloadEnd, into);
+  return decodeOther(bytes, payloadEnd) as Exclude<Frame, ReadingsFrame>;
+}
+
+/** Decodes exactly one frame. Throws only ProtocolError, checking in the order of [FP-3.5]. */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  const payloadEnd = checkEnvelope(bytes);
+  if (bytes[1] !== FrameType.READINGS) return decodeOther(bytes, payloadEnd);
+  const columns = readReadings(bytes, payloadEnd, new ReadingsColumns(Math.floor((payloadEnd - HEADER_SIZE) / 7)));
+  const samples: Sample[] = new Array(columns.count);
+  for (let i = 0; i < columns.count; i++) {
+    const type = valueTypeNames.get(columns.valueType[i])!;
+    const v = columns.value[i];
+    samples[i] = { channel: columns.channel[i], type, offset: columns.offset[i], value: type === 'bool' ? v === 1 : v };
+  }
+  const { seq, baseTime } = columns;
+  return baseTime === undefined ? { type: 'readings', seq, samples } : { type: 'readings', seq, baseTime, samples };
+}
+
+function decodeOther(bytes: Uint8Array, payloadEnd: number): Frame {
   const type = bytes[1];
-  const flags = bytes[2];
-  const seq = view.getUint32(4, true);
   const r = new Reader(bytes, HEADER_SIZE, payloadEnd);
   let frame: Frame;
   switch (type) {
@@ -128,20 +226,6 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       frame = r.left() === 2
         ? { type: 'hello', session, deviceId, firmware, channels, maxFrame: checkMaxFrame(r.u16()) }
         : { type: 'hello', session, deviceId, firmware, channels };
-      break;
-    }
-    case FrameType.READINGS: {
-      const baseTime = flags & FLAG_ABS_TIME ? r.u64() : undefined;
-      const count = r.u16();
-      if (count === 0) bad('READINGS with no samples');
-      const samples: Sample[] = new Array(count);
-      for (let i = 0; i < count; i++) {
-        const channel = r.u8();
-        const valueType = readValueType(r);
-        const offset = r.i32();
-        samples[i] = { channel, type: valueType, offset, value: readValue(r, valueType) };
-      }
-      frame = baseTime === undefined ? { type: 'readings', seq, samples } : { type: 'readings', seq, baseTime, samples };
       break;
     }
     case FrameType.ACK:

@@ -8,7 +8,7 @@ import { hashToken, tokenFromRequest, tokenMatches } from '../auth/tokens.ts';
 import type { DeviceLink } from '../ingest/device-link.ts';
 import { DeviceSession, type SessionHandlers } from '../ingest/device-session.ts';
 import type { Metrics } from '../metrics.ts';
-import { closeCodeFor, decodeFrame, encodeFrame, ErrorCode, MAX_FRAME, ProtocolError, type Frame } from '../protocol/index.ts';
+import { closeCodeFor, decodeFrameInto, encodeFrame, ErrorCode, MAX_FRAME, ProtocolError, ReadingsColumns, type Frame } from '../protocol/index.ts';
 import type { DeviceRegistry } from '../registry/registry.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
 import { DeviceBudget } from './device-budget.ts';
@@ -46,6 +46,8 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
   // [FP-7.2] ws refuses bigger messages with 1009 before buffering them
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, perMessageDeflate: false, clientTracking: false });
   const connections = new Set<Connection>();
+  // every connection's READINGS decode into these: a session reads them before the next message
+  const columns = new ReadingsColumns();
   const budgetText = `${options.maxFramesPerSecond} frames/s, ${options.maxReadingsPerSecond} readings/s, ${options.maxBytesPerSecond} bytes/s`;
 
   const heartbeat = setInterval(() => {
@@ -130,16 +132,16 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
       const now = Date.now();
       conn.lastHeard = now;
       if (!isBinary) return refuse(new ProtocolError('FP_ERR_BAD_TYPE', 'text message; frames are binary')); // [FP-7.1]
-      let frame: Frame;
+      let frame: ReturnType<typeof decodeFrameInto>;
       try {
-        frame = decodeFrame(data as Buffer);
+        frame = decodeFrameInto(data as Buffer, columns);
       } catch (err) {
         if (err instanceof ProtocolError) return refuse(err);
         limitedLog.error(deviceId, { deviceId, err }, 'frame decoder failed');
         return refuse(new ProtocolError('FP_ERR_BAD_PAYLOAD', 'undecodable frame'));
       }
       // [FP-9 FP_ERR_RATE_LIMIT]
-      const verdict = budget.charge(now, (data as Buffer).length, frame.type === 'readings' ? frame.samples.length : 0);
+      const verdict = budget.charge(now, (data as Buffer).length, frame.type === 'readings' ? frame.count : 0);
       if (verdict.kind === 'close') {
         metrics.deviceThrottled.inc({ budget: verdict.budget });
         session.fail('FP_ERR_RATE_LIMIT', `over the ${verdict.budget} budget (${budgetText}) for ${options.rateLimitCloseMs} ms`);
