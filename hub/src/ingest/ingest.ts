@@ -217,7 +217,7 @@ export class Ingest {
     const { metrics, live } = this.options;
     const arrival = this.now();
     const count = frame.count;
-    metrics.readingsIn.inc(count);
+    metrics.countReadingsIn(count);
     // [FP-5.1] numbering starts at 1; a 0 would pass as a duplicate of nothing and vanish silently
     if (frame.seq === 0) return { kind: 'refuse', code: 'FP_ERR_BAD_PAYLOAD', text: 'READINGS seq 0: sequence numbers start at 1' };
     // [FP-5.2, FP-8.3] on a serial line a skip means a frame line was lost: start over from the ACK
