@@ -3,7 +3,10 @@
 // tiny preset the smoke test uses.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MAX_PAYLOAD } from '../hub/src/protocol/index.ts';
+import { BENCH_CHANNELS } from './bench-devices.ts';
 import { REPO_ROOT } from './children.ts';
+import { ReadingsTemplate } from './frame-template.ts';
 
 export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation', 'cluster', 'dashboard', 'alerts'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -16,8 +19,11 @@ export interface BenchOptions {
   loadProcs: number;
   warmSeconds: number;
   seconds: number;
-  /** samples per channel per READINGS frame (4 channels) */
-  rounds: number;
+  /**
+   * readings per READINGS frame for the CPU rows (raw ws ceiling and decode-only hub), one pair of
+   * rows each; the last is also the frame of every other scenario
+   */
+  samples: number[];
   /** closed loop: unacknowledged frames per device */
   window: number;
   /** open-loop loads for latency, as fractions of the measured maximum */
@@ -67,13 +73,35 @@ export interface BenchOptions {
   hubBatchSize?: number;
 }
 
+/** The most readings a bench frame holds within the protocol's payload limit [FP-3.2]. */
+export const MAX_BENCH_SAMPLES = largestFrame();
+
+function largestFrame(): number {
+  let [fits, tooLarge] = [1, MAX_PAYLOAD];
+  while (tooLarge - fits > 1) {
+    const n = (fits + tooLarge) >> 1;
+    try {
+      new ReadingsTemplate(BENCH_CHANNELS, n);
+      fits = n;
+    } catch {
+      tooLarge = n;
+    }
+  }
+  return fits;
+}
+
+/** The frame every scenario but the CPU rows uses: the last of --samples. */
+export function frameSamples(options: Pick<BenchOptions, 'samples'>): number {
+  return options.samples[options.samples.length - 1];
+}
+
 export const DEFAULT_OPTIONS: BenchOptions = {
   scenarios: [...SCENARIOS],
   devices: 100,
-  loadProcs: 1,
+  loadProcs: 2,
   warmSeconds: 3,
   seconds: 10,
-  rounds: 10,
+  samples: [1, 10, 40],
   window: 32,
   latencyLoads: [0.1, 0.5],
   memorySizes: [1000, 10_000],
@@ -119,7 +147,7 @@ export const SMOKE_OPTIONS: Partial<BenchOptions> = {
   devices: 4,
   warmSeconds: 0.3,
   seconds: 0.7,
-  rounds: 5,
+  samples: [1, 20],
   window: 4,
   memorySizes: [100, 200],
   connectionsPerProc: 100,
@@ -144,7 +172,9 @@ export const USAGE = `npm run bench -- [flags]
   --load-procs N       load generator processes (default ${DEFAULT_OPTIONS.loadProcs})
   --seconds S          measured window per scenario (default ${DEFAULT_OPTIONS.seconds})
   --warmup S           warm-up before each measured window (default ${DEFAULT_OPTIONS.warmSeconds})
-  --samples N          samples per READINGS frame, a multiple of 4 (default ${DEFAULT_OPTIONS.rounds * 4})
+  --samples LIST       readings per READINGS frame, any from 1 to ${MAX_BENCH_SAMPLES}, dealt over 4 channels; the CPU
+                       rows (raw ws and decode-only) run at each, every other scenario at the
+                       last (default ${DEFAULT_OPTIONS.samples.join(',')})
   --window N           closed loop: unacknowledged frames per device (default ${DEFAULT_OPTIONS.window})
   --memory LIST        idle connection counts (default ${DEFAULT_OPTIONS.memorySizes.join(',')})
   --history-points N   points in the history series (default ${DEFAULT_OPTIONS.historyPoints}, one day at 1 Hz)
@@ -228,9 +258,10 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--seconds': options.seconds = positive(flag, value(), false); break;
       case '--warmup': options.warmSeconds = positive(flag, value(), false); break;
       case '--samples': {
-        const samples = positive(flag, value());
-        if (samples % 4 !== 0) throw new UsageError('--samples: a multiple of 4 (one sample per channel per round)');
-        options.rounds = samples / 4;
+        const list = (value() ?? '').split(',').map((s) => positive(flag, s));
+        const over = list.find((n) => n > MAX_BENCH_SAMPLES);
+        if (over !== undefined) throw new UsageError(`--samples: ${over} readings do not fit one frame's ${MAX_PAYLOAD}-byte payload; at most ${MAX_BENCH_SAMPLES}`);
+        options.samples = list;
         break;
       }
       case '--window': options.window = positive(flag, value()); break;

@@ -8,25 +8,19 @@ import { MAX_CHANNELS } from '../hub/src/protocol/index.ts';
 import { startInfluxd, type Influxd } from '../hub/test/support/influxd.ts';
 import type { BenchOptions, Scenario } from './bench-options.ts';
 import { stopAllChildren } from './children.ts';
-import { bytes, errorRow, latencyText, latencyValues, ms, percent, si, skippedRow, type Report, type Row } from './report.ts';
-import { INFLUX_RAW_BATCH, INFLUX_RAW_IN_FLIGHT, influxCeiling, rawWsCeiling, sqliteCeiling, type RawWsResult } from './scenario-ceilings.ts';
+import { errorRow, latencyText, latencyValues, ms, percent, si, skippedRow, type Report, type Row } from './report.ts';
 import { closeDashboardBrowser, DASHBOARD_ROW_KEYS, dashboardRows } from './scenario-dashboard.ts';
 import { runHistory } from './scenario-history.ts';
-import { runIngest, type IngestResult } from './scenario-ingest.ts';
+import type { IngestResult } from './scenario-ingest.ts';
 import { CHURN_PER_SECOND, FAT_SAMPLES, HISTORY_CONCURRENCY, ISOLATION_ABUSERS, runIsolation, type IsolationPhase, type IsolationResult } from './scenario-isolation.ts';
-import { runLatency } from './scenario-latency.ts';
 import { CLUSTER_ROW_KEYS, clusterSkipReason, FAILOVER_RATE, runCluster, type ClusterResult } from './scenario-cluster.ts';
-import { runMemory } from './scenario-memory.ts';
 import { runAlerts, type AlertsResult } from './scenario-alerts.ts';
 import type { BenchContext } from './scenario-support.ts';
-import type { CeilingResult } from './store-ceiling-child.ts';
 import { loadAverage } from './machine-load.ts';
+import { ceilingRows, ingestRows, latencyRows, memoryRows, newThroughputState, throughputRowKeys } from './throughput-rows.ts';
 
+/** Targets of the other scenarios; those of ceilings, ingest, latency and memory are in throughput-rows.ts. */
 export const TARGETS = {
-  influxRatio: 0.5,
-  decodeOnlyRatio: 0.7,
-  dashboardP99Ms: 10,
-  rssPerConnectionBytes: 8 * 1024,
   historyMs: 50,
   /** good devices' ACK p99 beside an abuser, over their p99 alone */
   isolationP99Ratio: 2,
@@ -37,8 +31,6 @@ export const TARGETS = {
   /** ingest with one alert rule per device over ingest without rules */
   alertsRatio: 0.9,
 };
-
-const HUB_BATCH_SIZE = 5000;
 
 function shell(command: string): string {
   try {
@@ -71,12 +63,7 @@ export function machineFacts(): Report['machine'] {
 export function expectedRowKeys(options: BenchOptions): string[] {
   const keys: string[] = [];
   const has = (s: Scenario) => options.scenarios.includes(s);
-  if (has('ceilings') || has('ingest')) keys.push('ceiling.raw-ws', 'ceiling.raw-influx', 'ceiling.raw-sqlite', 'ceiling.raw-sqlite-interleaved');
-  if (has('ingest')) keys.push('ingest.decode-only', 'ingest.embedded', 'ingest.influx');
-  if (has('latency')) {
-    for (const load of options.latencyLoads) keys.push(`latency.dashboard.${loadKey(load)}`, `latency.ack.${loadKey(load)}`);
-  }
-  if (has('memory')) keys.push(...options.memorySizes.map((n) => `memory.${n}`), 'memory.connect-rate');
+  keys.push(...throughputRowKeys(options));
   if (has('history')) keys.push('history.embedded', 'history.influx');
   if (has('isolation')) keys.push('isolation.alone', ...ISOLATION_ABUSERS.map((a) => `isolation.${a}`));
   if (has('cluster')) keys.push(...CLUSTER_ROW_KEYS);
@@ -89,8 +76,6 @@ export function expectedRowKeys(options: BenchOptions): string[] {
 function busy(foreignCpu: number, separator = '; '): string {
   return foreignCpu > 0.1 ? `OTHER PROCESSES USED ${foreignCpu.toFixed(1)} CORES${separator}` : '';
 }
-
-const loadKey = (load: number) => `${Math.round(load * 100)}pct`;
 
 function influxdInstalled(): boolean {
   return shell('command -v influxd') !== '';
@@ -107,6 +92,8 @@ export async function abortBench(): Promise<void> {
 
 export async function runBench(options: BenchOptions, log: (line: string) => void = () => undefined): Promise<Report> {
   const startedAt = new Date().toISOString();
+  // before anything runs: the load the run started in, not the one it left
+  const machine = machineFacts();
   const runDir = options.resultsDir;
   const ctx: BenchContext = {
     options,
@@ -137,188 +124,12 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       }
     }
 
-    // — ceilings —
-    let rawWs: RawWsResult | null = null;
-    let rawInflux: (CeilingResult & { foreignCpu: number }) | null = null;
-    let rawSqlite: (CeilingResult & { foreignCpu: number }) | null = null;
-    if (has('ceilings') || has('ingest')) {
-      const scenario = 'ceilings';
-      log('ceiling: raw ws');
-      try {
-        rawWs = await rawWsCeiling(ctx);
-        rows.push({
-          key: 'ceiling.raw-ws', scenario, measure: 'raw ws → counting server',
-          values: { messagesPerSecond: rawWs.messagesPerSecond, readingsPerSecond: rawWs.messagesPerSecond * rawWs.samplesPerMessage },
-          result: `${si(rawWs.messagesPerSecond)} msg/s`,
-          note: `${busy(rawWs.foreignCpu)}${rawWs.connections} conns from ${options.loadProcs} proc, ${rawWs.messageBytes}-byte msgs (a ${rawWs.samplesPerMessage}-sample frame) = ${si(rawWs.messagesPerSecond * rawWs.samplesPerMessage)} samples/s; server CPU ${percent(rawWs.serverCpu)}, client ${percent(rawWs.clientCpu)}`,
-        });
-      } catch (err) {
-        rows.push(errorRow('ceiling.raw-ws', scenario, 'raw ws → counting server', err));
-      }
-      log('ceiling: raw InfluxDB');
-      if (!ctx.influxUrl) rows.push(skippedRow('ceiling.raw-influx', scenario, 'raw InfluxDB line protocol', ctx.influxSkip!));
-      else {
-        try {
-          rawInflux = await influxCeiling(ctx, ctx.influxUrl);
-          rows.push({
-            key: 'ceiling.raw-influx', scenario, measure: 'raw InfluxDB line protocol',
-            values: { pointsPerSecond: rawInflux.perSecond },
-            result: `${si(rawInflux.perSecond)} points/s`,
-            note: `${busy(rawInflux.foreignCpu)}${INFLUX_RAW_BATCH}-point batches, ${INFLUX_RAW_IN_FLIGHT} in flight; ${si(rawInflux.verified ?? 0)} of ${si(rawInflux.written ?? 0)} read back`,
-          });
-        } catch (err) {
-          rows.push(errorRow('ceiling.raw-influx', scenario, 'raw InfluxDB line protocol', err));
-        }
-      }
-      log('ceiling: embedded store');
-      try {
-        rawSqlite = await sqliteCeiling(ctx, HUB_BATCH_SIZE, options.window);
-        rows.push({
-          key: 'ceiling.raw-sqlite', scenario, measure: 'embedded store, direct',
-          values: { readingsPerSecond: rawSqlite.perSecond },
-          result: `${si(rawSqlite.perSecond)} readings/s`,
-          note: `${busy(rawSqlite.foreignCpu)}createSqliteStore, ${HUB_BATCH_SIZE}-reading batches of ${options.rounds * 4}-sample frames in runs of ${options.window} per device, as a saturated hub batches them`,
-        });
-      } catch (err) {
-        rows.push(errorRow('ceiling.raw-sqlite', scenario, 'embedded store, direct', err));
-      }
-      try {
-        const interleaved = await sqliteCeiling(ctx, HUB_BATCH_SIZE, 1);
-        rows.push({
-          key: 'ceiling.raw-sqlite-interleaved', scenario, measure: 'embedded store, direct, interleaved',
-          values: { readingsPerSecond: interleaved.perSecond },
-          result: `${si(interleaved.perSecond)} readings/s`,
-          note: `${busy(interleaved.foreignCpu)}reference: one frame per device in turn, as a fleet arrives at a hub that keeps up; more pages per commit`,
-        });
-      } catch (err) {
-        rows.push(errorRow('ceiling.raw-sqlite-interleaved', scenario, 'embedded store, direct, interleaved', err));
-      }
-    }
-
-    // — ingest —
-    let embeddedMax: IngestResult | null = null;
-    if (has('ingest')) {
-      const scenario = 'hub ingest (closed loop)';
-      const ingestRow = (key: string, measure: string, r: IngestResult, extra: Partial<Row>): Row => ({
-        key, scenario, measure,
-        values: { readingsPerSecond: r.readingsPerSecond, framesPerSecond: r.framesPerSecond, hubCpu: r.hubCpu, loadCpu: r.loadCpu },
-        result: `${si(r.readingsPerSecond)} readings/s (${si(r.framesPerSecond)} frames/s)`,
-        ...extra,
-        note: [
-          busy(r.foreignCpu, ''),
-          `hub CPU ${percent(r.hubCpu)}, load gen ${percent(r.loadCpu)}`,
-          `${si(r.batchReadings)}-reading batches, store busy ${percent(r.storeBusy)}`,
-          r.countedBack === r.stored && r.acked <= r.stored ? `counted back ${si(r.countedBack)} = stored` : `COUNT MISMATCH: stored ${r.stored}, counted back ${r.countedBack}, acked ${r.acked}`,
-          r.drained ? '' : 'not all frames acked after stop',
-          r.deviceErrors || r.closedConnections ? `${r.deviceErrors} ERROR frames, ${r.closedConnections} closed` : '',
-          extra.note ?? '',
-        ].filter(Boolean).join('; '),
-      });
-
-      log('ingest: decode-only');
-      try {
-        const r = await runIngest(ctx, 'decode-only');
-        const ratio = rawWs ? r.framesPerSecond / rawWs.messagesPerSecond : undefined;
-        rows.push(ingestRow('ingest.decode-only', 'hub, counting store (decode-only)', r, {
-          reference: rawWs ? `raw ws ${si(rawWs.messagesPerSecond)} msg/s` : 'raw ws: not measured',
-          ratio, target: `≥ ${percent(TARGETS.decodeOnlyRatio)} of raw ws (frames/msgs)`,
-          met: ratio === undefined ? undefined : ratio >= TARGETS.decodeOnlyRatio,
-        }));
-      } catch (err) {
-        rows.push(errorRow('ingest.decode-only', scenario, 'hub, counting store (decode-only)', err));
-      }
-
-      log('ingest: embedded store');
-      try {
-        const r = await runIngest(ctx, 'embedded');
-        embeddedMax = r;
-        const ratio = rawSqlite ? r.readingsPerSecond / rawSqlite.perSecond : undefined;
-        rows.push(ingestRow('ingest.embedded', 'hub → embedded store', r, {
-          reference: rawSqlite ? `direct ${si(rawSqlite.perSecond)}/s` : 'direct: not measured', ratio,
-        }));
-      } catch (err) {
-        rows.push(errorRow('ingest.embedded', scenario, 'hub → embedded store', err));
-      }
-
-      log('ingest: InfluxDB');
-      const influxTarget = `≥ ${percent(TARGETS.influxRatio)} of raw InfluxDB`;
-      if (!ctx.influxUrl) rows.push(skippedRow('ingest.influx', scenario, 'hub → InfluxDB', ctx.influxSkip!, influxTarget));
-      else {
-        try {
-          const r = await runIngest(ctx, 'influx');
-          const ratio = rawInflux ? r.readingsPerSecond / rawInflux.perSecond : undefined;
-          rows.push(ingestRow('ingest.influx', 'hub → InfluxDB', r, {
-            reference: rawInflux ? `raw ${si(rawInflux.perSecond)}/s` : 'raw InfluxDB: not measured',
-            ratio, target: influxTarget, met: ratio === undefined ? undefined : ratio >= TARGETS.influxRatio,
-          }));
-        } catch (err) {
-          rows.push(errorRow('ingest.influx', scenario, 'hub → InfluxDB', err, influxTarget));
-        }
-      }
-    }
-
-    // — latency —
-    if (has('latency')) {
-      const scenario = 'latency (open loop, embedded)';
-      const keys = options.latencyLoads.flatMap((l) => [`latency.dashboard.${loadKey(l)}`, `latency.ack.${loadKey(l)}`]);
-      try {
-        let maxFrames = embeddedMax?.framesPerSecond;
-        let source = 'the ingest run above';
-        if (!maxFrames) {
-          log('latency: measuring the closed-loop maximum first');
-          maxFrames = (await runIngest(ctx, 'embedded', { seconds: Math.min(3, options.seconds), verify: false })).framesPerSecond;
-          source = 'a short closed-loop run';
-        }
-        log(`latency: open loop at ${options.latencyLoads.map(percent).join(', ')} of ${si(maxFrames)} frames/s`);
-        const results = await runLatency(ctx, maxFrames);
-        for (const r of results) {
-          const at = `${percent(r.load)} load (${si(r.readingsPerSecond)} readings/s)`;
-          const target = r.load === 0.5 ? `p99 ≤ ${TARGETS.dashboardP99Ms} ms` : undefined;
-          rows.push({
-            key: `latency.dashboard.${loadKey(r.load)}`, scenario, measure: `device → /ws/live @ ${at}`,
-            values: latencyValues(r.dashboard), result: latencyText(r.dashboard), target,
-            met: target ? r.dashboard.p99 <= TARGETS.dashboardP99Ms : undefined,
-            note: `${busy(r.foreignCpu)}max rate from ${source}; ms-resolution stamps (+0–1 ms); hub CPU ${percent(r.hubCpu)}${r.liveDropped ? `; ${r.liveDropped} coalesced` : ''}`,
-          });
-          rows.push({
-            key: `latency.ack.${loadKey(r.load)}`, scenario, measure: `device → ACK @ ${at}`,
-            values: latencyValues(r.ack), result: latencyText(r.ack),
-            note: 'flushIntervalMs 20 + store write',
-          });
-        }
-      } catch (err) {
-        for (const key of keys) rows.push(errorRow(key, scenario, key, err));
-      }
-    }
-
-    // — memory —
-    if (has('memory')) {
-      const scenario = 'idle connections (embedded)';
-      log(`memory: ${options.memorySizes.join(', ')} idle devices`);
-      try {
-        const r = await runMemory(ctx);
-        for (const step of r.steps) {
-          const largest = step.devices === options.memorySizes[options.memorySizes.length - 1];
-          const target = largest ? `≤ ${bytes(TARGETS.rssPerConnectionBytes)} RSS/conn` : undefined;
-          rows.push({
-            key: `memory.${step.devices}`, scenario, measure: `per idle device @ ${si(step.devices)}`,
-            values: { rssPerConnection: step.rssPerConnection, heapPerConnection: step.heapPerConnection, rss: step.rss },
-            result: `RSS ${bytes(step.rssPerConnection)} · heap ${bytes(step.heapPerConnection)}`,
-            target, met: target ? step.rssPerConnection <= TARGETS.rssPerConnectionBytes : undefined,
-            note: `hub RSS ${bytes(r.baseline.rss)} → ${bytes(step.rss)}, after GC`,
-          });
-        }
-        rows.push({
-          key: 'memory.connect-rate', scenario, measure: 'connection rate',
-          values: { devicesPerSecond: r.connectRate },
-          result: `${si(r.connectRate)} devices/s`,
-          note: `${si(r.connectStepDevices)} devices from ${r.procs} procs, upgrade → HELLO → resume ACK`,
-        });
-      } catch (err) {
-        for (const n of options.memorySizes) rows.push(errorRow(`memory.${n}`, scenario, `per idle device @ ${si(n)}`, err));
-        rows.push(errorRow('memory.connect-rate', scenario, 'connection rate', err));
-      }
-    }
+    // — ceilings, ingest, latency, memory —
+    const throughput = newThroughputState();
+    if (has('ceilings') || has('ingest')) rows.push(...(await ceilingRows(ctx, throughput)));
+    if (has('ingest')) rows.push(...(await ingestRows(ctx, throughput)));
+    if (has('latency')) rows.push(...(await latencyRows(ctx, throughput)));
+    if (has('memory')) rows.push(...(await memoryRows(ctx)));
 
     // — history —
     if (has('history')) {
@@ -397,7 +208,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   return {
     startedAt,
     finishedAt: new Date().toISOString(),
-    machine: machineFacts(),
+    machine: { ...machine, loadAverageAtEnd: loadAverage() },
     options: { ...options, resultsDir: undefined },
     rows,
   };

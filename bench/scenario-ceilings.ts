@@ -1,29 +1,41 @@
 // Ceilings, measured in the same run as the hub figures they are compared with: raw `ws` (client
 // processes → a server that only counts), raw InfluxDB line protocol, and the embedded SQLite store
 // driven directly.
+import { frameSamples } from './bench-options.ts';
 import { startChild } from './children.ts';
 import type { CeilingResult } from './store-ceiling-child.ts';
-import { cpuOver, startLoadChildren, stopAll, type BenchContext } from './scenario-support.ts';
+import { cpuEach, cpuOver, machineBeforeMs, startLoadChildren, stopAll, type BenchContext } from './scenario-support.ts';
 import { sleep } from './stats.ts';
-import { foreignCpuDuring } from './machine-load.ts';
+import { machineBefore, machineDuring, type MachineBefore, type MachineDuring, type MachineLoad } from './machine-load.ts';
 
 export interface RawWsResult {
   messagesPerSecond: number;
   messageBytes: number;
   samplesPerMessage: number;
   connections: number;
-  /** CPU over the window, 1 = one core */
+  /** the server's CPU over the window, 1 = one core */
   serverCpu: number;
-  clientCpu: number;
-  foreignCpu: number;
+  /** µs of server CPU per message counted: the ceiling the hub's CPU per frame is compared with */
+  serverUsPerMessage: number;
+  /** each load generator's CPU over the window, 1 = one core */
+  loadCpu: number[];
+  /** messages each socket writes at a time */
+  pipeline: number;
+  machine: MachineLoad;
 }
 
-export async function rawWsCeiling(ctx: BenchContext): Promise<RawWsResult> {
+/**
+ * A `ws` server that only counts, fed by `loadProcs` generators writing pre-framed messages
+ * `window` at a time: what `ws` itself costs per message, in CPU, when the server has all the
+ * messages it can take.
+ */
+export async function rawWsCeiling(ctx: BenchContext, samples: number): Promise<RawWsResult> {
   const { options } = ctx;
-  const server = await startChild<{ url: string }>('raw-ws-server', 'raw-ws-server.ts', { logDir: ctx.logDir });
+  const before = await machineBefore(machineBeforeMs(ctx));
+  const server = await startChild<{ url: string }>(`raw-ws-server-${samples}`, 'raw-ws-server.ts', { logDir: ctx.logDir });
   let load: Awaited<ReturnType<typeof startLoadChildren>> | null = null;
   try {
-    load = await startLoadChildren(ctx, 'raw-ws', '', { prefix: 'raw-', from: 0, count: 0 }, options.loadProcs, { connections: options.devices });
+    load = await startLoadChildren(ctx, `raw-ws-${samples}`, '', { prefix: 'raw-', from: 0, count: 0 }, options.loadProcs, { connections: options.devices, samples });
     const perProc = Math.ceil(options.devices / options.loadProcs);
     const { frameBytes, samplesPerFrame } = load.ready[0];
     await Promise.all(load.children.map((c) => c.call('rawConnect', { url: server.ready.url, connections: perProc })));
@@ -32,35 +44,57 @@ export async function rawWsCeiling(ctx: BenchContext): Promise<RawWsResult> {
     const a = await server.child.call<{ at: number; messages: number }>('count');
     const t0 = performance.now();
     let serverCpu = 0;
-    let foreignCpu = 0;
-    const clientCpu = await cpuOver(load.children, async () => {
+    let during: MachineDuring | undefined;
+    const loadCpu = await cpuEach(load.children, async () => {
       serverCpu = await cpuOver([server.child], async () => {
-        foreignCpu = await foreignCpuDuring(() => sleep(options.seconds * 1000));
+        during = await machineDuring(() => sleep(options.seconds * 1000));
       });
     });
     const b = await server.child.call<{ at: number; messages: number }>('count');
     const seconds = (performance.now() - t0) / 1000;
     await Promise.all(load.children.map((c) => c.call('rawStop')));
+    const messagesPerSecond = (b.messages - a.messages) / seconds;
     return {
-      messagesPerSecond: (b.messages - a.messages) / seconds, messageBytes: frameBytes, samplesPerMessage: samplesPerFrame,
-      connections: perProc * options.loadProcs, serverCpu, clientCpu, foreignCpu,
+      messagesPerSecond, messageBytes: frameBytes, samplesPerMessage: samplesPerFrame,
+      connections: perProc * options.loadProcs, serverCpu, serverUsPerMessage: (serverCpu * 1e6) / messagesPerSecond,
+      loadCpu, pipeline: options.window, machine: { ...before, ...during! },
     };
   } finally {
     await stopAll([server.child, ...(load?.children ?? [])]);
   }
 }
 
-export const INFLUX_RAW_BATCH = 5000;
-export const INFLUX_RAW_IN_FLIGHT = 3;
+/** How the raw InfluxDB ceiling writes: points per request, requests in flight, gzip bodies. */
+export interface InfluxWriteShape {
+  batch: number;
+  inFlight: number;
+  gzip: boolean;
+}
 
-export type MeasuredCeiling = CeilingResult & { foreignCpu: number };
+/**
+ * The shapes the raw ceiling is measured in: the hub's own (5,000-point requests, one after
+ * another, plain; see influx-store.ts) and two with more in flight, plain and gzipped. The best is
+ * the ceiling; the others show what the hub would gain from writing that way.
+ */
+export const INFLUX_RAW_SHAPES: readonly InfluxWriteShape[] = [
+  { batch: 5000, inFlight: 1, gzip: false },
+  { batch: 5000, inFlight: 3, gzip: false },
+  { batch: 5000, inFlight: 3, gzip: true },
+];
 
-export async function influxCeiling(ctx: BenchContext, influxUrl: string): Promise<MeasuredCeiling> {
+export function influxShapeText(shape: InfluxWriteShape): string {
+  return `${shape.batch}-point requests, ${shape.inFlight} in flight${shape.gzip ? ', gzip' : ''}`;
+}
+
+export type MeasuredCeiling = CeilingResult & { machine: MachineLoad };
+
+export async function influxCeiling(ctx: BenchContext, influxUrl: string, shape: InfluxWriteShape): Promise<MeasuredCeiling> {
+  const before = await machineBefore(machineBeforeMs(ctx));
   const { child } = await startChild('influx-ceiling', 'store-ceiling-child.ts', { logDir: ctx.logDir });
   try {
-    return await withForeignCpu(() => child.call<CeilingResult>('influx', {
-      url: influxUrl, batchPoints: INFLUX_RAW_BATCH, inFlight: INFLUX_RAW_IN_FLIGHT,
-      devices: ctx.options.devices, rounds: ctx.options.rounds, burst: 1, warmSeconds: ctx.options.warmSeconds, seconds: ctx.options.seconds,
+    return await withMachine(before, () => child.call<CeilingResult>('influx', {
+      url: influxUrl, batchPoints: shape.batch, inFlight: shape.inFlight, gzip: shape.gzip,
+      devices: ctx.options.devices, samples: frameSamples(ctx.options), burst: 1, warmSeconds: ctx.options.warmSeconds, seconds: ctx.options.seconds,
     }, 300_000));
   } finally {
     await child.stop();
@@ -69,10 +103,11 @@ export async function influxCeiling(ctx: BenchContext, influxUrl: string): Promi
 
 /** `burst`: frames of one device in a row in each batch, see ReadingSource. */
 export async function sqliteCeiling(ctx: BenchContext, batchSize: number, burst: number): Promise<MeasuredCeiling> {
+  const before = await machineBefore(machineBeforeMs(ctx));
   const { child } = await startChild('sqlite-ceiling', 'store-ceiling-child.ts', { logDir: ctx.logDir });
   try {
-    return await withForeignCpu(() => child.call<CeilingResult>('sqlite', {
-      batchSize, burst, devices: ctx.options.devices, rounds: ctx.options.rounds, dataRoot: ctx.options.dataRoot,
+    return await withMachine(before, () => child.call<CeilingResult>('sqlite', {
+      batchSize, burst, devices: ctx.options.devices, samples: frameSamples(ctx.options), dataRoot: ctx.options.dataRoot,
       warmSeconds: ctx.options.warmSeconds, seconds: ctx.options.seconds,
     }, 300_000));
   } finally {
@@ -80,10 +115,10 @@ export async function sqliteCeiling(ctx: BenchContext, batchSize: number, burst:
   }
 }
 
-async function withForeignCpu(run: () => Promise<CeilingResult>): Promise<MeasuredCeiling> {
+async function withMachine(before: MachineBefore, run: () => Promise<CeilingResult>): Promise<MeasuredCeiling> {
   let result: CeilingResult | undefined;
-  const foreignCpu = await foreignCpuDuring(async () => {
+  const during = await machineDuring(async () => {
     result = await run();
   });
-  return { ...result!, foreignCpu };
+  return { ...result!, machine: { ...before, ...during } };
 }

@@ -95,7 +95,7 @@ export async function runDashboard(ctx: BenchContext): Promise<DashboardResult> 
     const url = hub.url;
     if (online > 0) {
       ctx.log(`dashboard: ${online} devices online, 1 frame/s each`);
-      loads = (await startLoadChildren(ctx, 'dashboard', url, { prefix: 'dash-', from: 0, count: online }, 1, { rounds: 1 })).children;
+      loads = (await startLoadChildren(ctx, 'dashboard', url, { prefix: 'dash-', from: 0, count: online }, 1, { samples: 4 })).children;
       const connected = await loads[0].call<{ connected: number; firstError?: string }>('connect', { concurrency: 50 });
       if (connected.connected !== online) throw new Error(`${online - connected.connected} devices did not connect: ${connected.firstError}`);
       await loads[0].call('openLoop', { framesPerSecond: online });

@@ -28,7 +28,7 @@ export async function runHistory(ctx: BenchContext, mode: Exclude<HubMode, 'deco
       mode, devices: [range],
       influxUrl: ctx.influxUrl ? `${ctx.influxUrl}/bench_history_${Date.now()}` : undefined,
     });
-    loads = (await startLoadChildren(ctx, `history-${mode}`, hub.url, range, 1, { channels: 'series', rounds: 1 })).children;
+    loads = (await startLoadChildren(ctx, `history-${mode}`, hub.url, range, 1, { channels: 'series', samples: 1 })).children;
     await loads[0].call('connect', { concurrency: 1 });
     // a whole number of windows, ending an hour ago: every point is in the past
     const from = Math.floor((Date.now() - 3_600_000 - options.historyPoints * 1000) / WINDOW_MS) * WINDOW_MS;

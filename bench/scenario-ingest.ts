@@ -1,13 +1,15 @@
 // Hub ingest, closed loop: devices send as fast as ACKs allow (a window of unacknowledged frames
 // each), through the hub into its store. The rate is what the hub counted as stored in the
-// measured window; afterwards every reading is counted back through the history API.
+// measured window, and the hub's CPU per frame beside it; afterwards every reading is counted back
+// through the history API (decode-only: from the devices' ACKs).
 import { deviceId } from './bench-devices.ts';
 import type { HubChildConfig, HubMode } from './hub-child.ts';
 import { countBack, hubCounters } from './hub-api.ts';
 import type { LoadStopResult } from './load-child.ts';
-import { cpuOver, startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
+import { frameSamples } from './bench-options.ts';
+import { cpuEach, machineBeforeMs, startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
 import { sleep } from './stats.ts';
-import { foreignCpuDuring } from './machine-load.ts';
+import { machineBefore, machineDuring, type MachineDuring, type MachineLoad } from './machine-load.ts';
 import type { Child } from './children.ts';
 
 export interface IngestResult {
@@ -24,12 +26,27 @@ export interface IngestResult {
   /** share of the window spent in store writes (wall time) */
   storeBusy: number;
   stored: number;
-  /** readings the store holds, counted back through the hub (decode-only: what the counting store was given) */
+  /**
+   * readings the store holds, counted back through the hub's history API; decode-only, which keeps
+   * nothing: the readings the devices had acknowledged (ACKed seqs × readings per frame)
+   */
   countedBack: number;
+  /** decode-only: readings the counting store was given */
+  storeCounted?: number;
   acked: number;
   drained: boolean;
   deviceErrors: number;
   closedConnections: number;
+}
+
+/** What runIngest adds to the figures every closed-loop ingest run has. */
+export interface IngestRun extends IngestResult {
+  /** each load generator's CPU in the window (1 = one core): none may be saturated */
+  loadCpuEach: number[];
+  /** µs of hub CPU per READINGS frame in the window */
+  hubUsPerFrame: number;
+  samplesPerFrame: number;
+  machine: MachineLoad;
 }
 
 export interface IngestOverrides {
@@ -41,32 +58,39 @@ export interface IngestOverrides {
   cluster?: HubChildConfig['cluster'];
   /** names the hub's and generators' logs */
   label?: string;
+  /** readings per frame (default: the last of --samples) */
+  samples?: number;
+  /** unacknowledged frames per device (default: --window) */
+  window?: number;
 }
 
-export async function runIngest(ctx: BenchContext, mode: HubMode, overrides: IngestOverrides = {}): Promise<IngestResult> {
+export async function runIngest(ctx: BenchContext, mode: HubMode, overrides: IngestOverrides = {}): Promise<IngestRun> {
   const { options } = ctx;
   const seconds = overrides.seconds ?? options.seconds;
   const range = { prefix: 'dev-', from: 0, count: options.devices };
   let hub: RunningHub | null = null;
   let loads: Child[] = [];
+  const samples = overrides.samples ?? frameSamples(options);
+  const before = await machineBefore(machineBeforeMs(ctx));
   try {
-    const label = overrides.label ?? `ingest-${mode}`;
+    const label = overrides.label ?? `ingest-${mode}-${samples}`;
     hub = await startHubChild(ctx, label, {
       mode, devices: [range],
       influxUrl: overrides.influxUrl ?? (ctx.influxUrl ? `${ctx.influxUrl}/bench_hub_${Date.now()}` : undefined),
       cluster: overrides.cluster,
     });
-    loads = (await startLoadChildren(ctx, label, hub.url, range, options.loadProcs)).children;
+    const started = await startLoadChildren(ctx, label, hub.url, range, options.loadProcs, { samples });
+    loads = started.children;
     const connected = await Promise.all(loads.map((c) => c.call<{ connected: number; failed: number; firstError?: string }>('connect', { concurrency: 100 })));
     const failed = connected.reduce((n, c) => n + c.failed, 0);
     if (failed) throw new Error(`${failed} devices did not connect: ${connected.find((c) => c.firstError)?.firstError}`);
 
-    await Promise.all(loads.map((c) => c.call('closedLoop', { window: options.window })));
+    await Promise.all(loads.map((c) => c.call('closedLoop', { window: overrides.window ?? options.window })));
     await sleep(options.warmSeconds * 1000);
     const [a, cpuA] = [await hubCounters(hub.url), await hub.stats()];
-    let foreignCpu = 0;
-    const loadCpu = await cpuOver(loads, async () => {
-      foreignCpu = await foreignCpuDuring(() => sleep(seconds * 1000));
+    let during: MachineDuring | undefined;
+    const loadCpuEach = await cpuEach(loads, async () => {
+      during = await machineDuring(() => sleep(seconds * 1000));
     });
     const [b, cpuB] = [await hubCounters(hub.url), await hub.stats()];
     const elapsedMs = b.at - a.at;
@@ -74,24 +98,34 @@ export async function runIngest(ctx: BenchContext, mode: HubMode, overrides: Ing
     const final = await hubCounters(hub.url);
 
     let countedBack = final.stored;
+    let storeCounted: number | undefined;
     if (mode === 'decode-only') {
-      countedBack = (await hub.stats()).counted ?? 0;
+      // the counting store's own count would only repeat the hub's; the devices' ACKs are the other side
+      countedBack = stops.reduce((n, s) => n + s.readingsAcked, 0);
+      storeCounted = (await hub.stats()).counted ?? 0;
     } else if (overrides.verify !== false) {
       const ids = Array.from({ length: options.devices }, (_, i) => deviceId(range.prefix, i));
       const from = Math.min(...stops.map((s) => s.timeFrom));
       const to = Math.max(...stops.map((s) => s.timeTo));
       countedBack = await countBack(hub.url, ids, from, to);
     }
+    const framesPerSecond = ((b.frames - a.frames) * 1000) / elapsedMs;
+    const hubCpu = (cpuB.cpuUserMs + cpuB.cpuSystemMs - cpuA.cpuUserMs - cpuA.cpuSystemMs) / elapsedMs;
     return {
       readingsPerSecond: ((b.stored - a.stored) * 1000) / elapsedMs,
-      framesPerSecond: ((b.frames - a.frames) * 1000) / elapsedMs,
-      loadCpu,
-      foreignCpu,
+      framesPerSecond,
+      loadCpu: loadCpuEach.reduce((sum, x) => sum + x, 0),
+      loadCpuEach,
+      hubUsPerFrame: (hubCpu * 1e6) / framesPerSecond,
+      samplesPerFrame: started.ready[0].samplesPerFrame,
+      foreignCpu: during!.foreignCpu,
+      machine: { ...before, ...during! },
       batchReadings: (b.stored - a.stored) / Math.max(1, b.batches - a.batches),
       storeBusy: (b.storeSeconds - a.storeSeconds) * 1000 / elapsedMs,
-      hubCpu: (cpuB.cpuUserMs + cpuB.cpuSystemMs - cpuA.cpuUserMs - cpuA.cpuSystemMs) / elapsedMs,
+      hubCpu,
       stored: final.stored,
       countedBack,
+      storeCounted,
       acked: stops.reduce((n, s) => n + s.readingsAcked, 0),
       drained: stops.every((s) => s.drained),
       deviceErrors: stops.reduce((n, s) => n + s.errors, 0),

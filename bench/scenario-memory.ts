@@ -4,8 +4,9 @@
 import type { Child } from './children.ts';
 import { hubCounters } from './hub-api.ts';
 import type { HubStats } from './hub-child.ts';
-import { startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
+import { machineBeforeMs, startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
 import { sleep } from './stats.ts';
+import { machineBefore, machineDuring, type MachineLoad } from './machine-load.ts';
 
 export interface MemoryStep {
   devices: number;
@@ -13,6 +14,8 @@ export interface MemoryStep {
   heapPerConnection: number;
   rss: number;
   heapUsed: number;
+  /** during: connecting this step's devices and letting them settle */
+  machine: MachineLoad;
 }
 
 export interface MemoryResult {
@@ -32,6 +35,7 @@ export async function runMemory(ctx: BenchContext): Promise<MemoryResult> {
   const range = { prefix: 'idle-', from: 0, count: total };
   let hub: RunningHub | null = null;
   let loads: Child[] = [];
+  const before = await machineBefore(machineBeforeMs(ctx));
   try {
     hub = await startHubChild(ctx, 'memory-embedded', { mode: 'embedded', devices: [range] }, ['--expose-gc']);
     loads = (await startLoadChildren(ctx, 'memory', hub.url, range, procs)).children;
@@ -46,14 +50,18 @@ export async function runMemory(ctx: BenchContext): Promise<MemoryResult> {
       const step = size - connected;
       const shares = Array.from({ length: procs }, (_, p) => Math.floor(step / procs) + (p < step % procs ? 1 : 0));
       const t0 = performance.now();
-      const answers = await Promise.all(loads.map((c, p) => c.call<{ connected: number; failed: number; firstError?: string }>('connect', { concurrency: 200, count: shares[p] }, 300_000)));
-      const seconds = (performance.now() - t0) / 1000;
+      let answers: { connected: number; failed: number; firstError?: string }[] = [];
+      let seconds = 0;
+      const during = await machineDuring(async () => {
+        answers = await Promise.all(loads.map((c, p) => c.call<{ connected: number; failed: number; firstError?: string }>('connect', { concurrency: 200, count: shares[p] }, 300_000)));
+        seconds = (performance.now() - t0) / 1000;
+        await sleep(1500);
+      });
       const failed = answers.reduce((n, a) => n + a.failed, 0);
       if (failed) throw new Error(`${failed} of ${step} idle devices did not connect: ${answers.find((a) => a.firstError)?.firstError}`);
       connected = size;
       connectRate = step / seconds;
       connectStepDevices = step;
-      await sleep(1500);
       const online = (await hubCounters(hub.url)).connected;
       if (online !== size) throw new Error(`hub shows ${online} devices online, expected ${size}`);
       const stats = await hub.stats(true);
@@ -63,6 +71,7 @@ export async function runMemory(ctx: BenchContext): Promise<MemoryResult> {
         heapPerConnection: (stats.heapUsed - baseline.heapUsed) / size,
         rss: stats.rss,
         heapUsed: stats.heapUsed,
+        machine: { ...before, ...during },
       });
     }
     await Promise.all(loads.map((c) => c.call('closeAll', {}, 120_000)));

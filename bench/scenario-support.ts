@@ -1,6 +1,6 @@
 // What every scenario needs: the run's context, and starting hubs and load generators as children.
 import { join } from 'node:path';
-import type { BenchOptions } from './bench-options.ts';
+import { frameSamples, type BenchOptions } from './bench-options.ts';
 import type { DeviceRange } from './bench-devices.ts';
 import { startChild, type Child } from './children.ts';
 import type { HubChildConfig, HubReady, HubStats } from './hub-child.ts';
@@ -38,6 +38,11 @@ export async function startHubChild(ctx: BenchContext, name: string, config: Omi
     startTimeoutMs,
   });
   return { child, url: ready.url, seedMs: ready.seedMs, stats: (gc = false) => child.call<HubStats>('stats', { gc }) };
+}
+
+/** How long the machine is sampled before a row: a second, less in runs with short warm-ups. */
+export function machineBeforeMs(ctx: BenchContext): number {
+  return Math.min(1000, ctx.options.warmSeconds * 1000);
 }
 
 /** Splits `range` over `procs` ranges as evenly as possible. */
@@ -80,7 +85,7 @@ export async function startLoadChildren(
   hubUrl: string,
   range: DeviceRange,
   procs: number,
-  extra: Partial<Pick<LoadChildConfig, 'channels' | 'rounds'>> & { connections?: number } = {},
+  extra: Partial<Pick<LoadChildConfig, 'channels' | 'samples'>> & { connections?: number } = {},
 ): Promise<{ children: Child[]; ready: LoadReady[] }> {
   const ranges = splitRange(range, procs);
   const started = await Promise.all(
@@ -89,7 +94,7 @@ export async function startLoadChildren(
         config: {
           hubUrl, range: r,
           channels: extra.channels ?? 'bench',
-          rounds: extra.rounds ?? ctx.options.rounds,
+          samples: extra.samples ?? frameSamples(ctx.options),
           sourceAddresses: sourceAddresses(extra.connections !== undefined ? Math.ceil(extra.connections / procs) : r.count),
         } satisfies LoadChildConfig,
         logDir: ctx.logDir,
@@ -105,9 +110,14 @@ export async function stopAll(children: readonly (Child | RunningHub | null | un
 
 /** CPU time of several children over a window, as a fraction of one core (summed over them). */
 export async function cpuOver(children: readonly Child[], window: () => Promise<void>): Promise<number> {
+  return (await cpuEach(children, window)).reduce((sum, x) => sum + x, 0);
+}
+
+/** CPU time of each child over a window, as a fraction of one core: which one, if any, was saturated. */
+export async function cpuEach(children: readonly Child[], window: () => Promise<void>): Promise<number[]> {
   const read = () => Promise.all(children.map((c) => c.call<{ at: number; ms: number }>('cpu')));
   const a = await read();
   await window();
   const b = await read();
-  return b.reduce((sum, x, i) => sum + (x.ms - a[i].ms) / (x.at - a[i].at), 0);
+  return b.map((x, i) => (x.ms - a[i].ms) / (x.at - a[i].at));
 }

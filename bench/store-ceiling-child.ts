@@ -4,16 +4,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { INFLUX_MEASUREMENT } from '../hub/src/store/influx-store.ts';
 import { createSqliteStore } from '../hub/src/store/sqlite-store.ts';
 import type { Reading } from '../hub/src/store/store.ts';
 import { BENCH_CHANNELS, deviceId } from './bench-devices.ts';
 import { announce, serveRpc } from './child-rpc.ts';
 
+const gzipAsync = promisify(gzip);
+
 export interface CeilingParams {
   devices: number;
-  /** samples per channel per frame, as the load generators send them */
-  rounds: number;
+  /** readings per frame, dealt over the channels as the load generators send them */
+  samples: number;
   /** frames of one device in a row */
   burst: number;
   warmSeconds: number;
@@ -30,8 +34,8 @@ export interface CeilingResult {
 }
 
 /**
- * Readings shaped like the hub's batches: frames of `rounds` consecutive ms of every channel of
- * one device, `burst` frames of a device in a row, devices in turn; (device, channel, time) stays
+ * Readings shaped like the hub's batches: frames of `samples` readings of one device dealt over
+ * its channels on consecutive ms (see ReadingsTemplate), `burst` frames of a device in a row, devices in turn; (device, channel, time) stays
  * unique. A closed-loop device's window arrives as one burst, while a fleet of slow devices
  * interleaves (burst 1): SQLite writes far more pages per batch for the latter.
  * Each batch reuses the same objects with later times: the ceiling is the store's, not the cost
@@ -42,8 +46,10 @@ class ReadingSource {
   private batch: Reading[] = [];
   private readonly frames: number[];
   private device = 0;
-  constructor(private readonly devices: number, private readonly rounds: number, private readonly burst: number) {
+  private readonly rounds: number;
+  constructor(private readonly devices: number, private readonly samples: number, private readonly burst: number) {
     this.frames = new Array(devices).fill(0);
+    this.rounds = Math.ceil(samples / BENCH_CHANNELS.length);
   }
   next(count: number): Reading[] {
     const reuse = this.batch.length === count;
@@ -52,19 +58,18 @@ class ReadingSource {
       const id = deviceId('dev-', this.device);
       for (let k = 0; k < this.burst && i < count; k++) {
         const first = this.start + this.frames[this.device]++ * this.rounds;
-        for (let r = 0; r < this.rounds; r++) {
-          for (const c of BENCH_CHANNELS) {
-            if (i >= count) break;
-            if (reuse) {
-              const reading = this.batch[i];
-              reading.deviceId = id;
-              reading.channel = c.name;
-              reading.time = first + r;
-            } else {
-              this.batch.push({ deviceId: id, channel: c.name, time: first + r, value: 20 + r / 8 });
-            }
-            i++;
+        for (let s = 0; s < this.samples && i < count; s++) {
+          const r = Math.floor(s / BENCH_CHANNELS.length);
+          const c = BENCH_CHANNELS[s % BENCH_CHANNELS.length];
+          if (reuse) {
+            const reading = this.batch[i];
+            reading.deviceId = id;
+            reading.channel = c.name;
+            reading.time = first + r;
+          } else {
+            this.batch.push({ deviceId: id, channel: c.name, time: first + r, value: 20 + (r % 10) / 8 });
           }
+          i++;
         }
       }
       this.device = (this.device + 1) % this.devices;
@@ -88,7 +93,7 @@ serveRpc({
   async sqlite(params: CeilingParams & { batchSize: number; dataRoot?: string }): Promise<CeilingResult> {
     const dir = mkdtempSync(join(params.dataRoot ?? tmpdir(), 'bench-sqlite-ceiling-'));
     const store = createSqliteStore({ path: join(dir, 'readings.db') });
-    const source = new ReadingSource(params.devices, params.rounds, params.burst);
+    const source = new ReadingSource(params.devices, params.samples, params.burst);
     try {
       return await timed(params, async () => {
         const batch = source.next(params.batchSize);
@@ -101,7 +106,7 @@ serveRpc({
     }
   },
 
-  async influx(params: CeilingParams & { url: string; batchPoints: number; inFlight: number }): Promise<CeilingResult> {
+  async influx(params: CeilingParams & { url: string; batchPoints: number; inFlight: number; gzip?: boolean }): Promise<CeilingResult> {
     const db = 'bench_raw';
     const query = async (q: string) => {
       const res = await fetch(`${params.url}/query`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ q, db }).toString() });
@@ -111,7 +116,7 @@ serveRpc({
     };
     await query(`DROP DATABASE ${db}`);
     await query(`CREATE DATABASE ${db}`);
-    const source = new ReadingSource(params.devices, params.rounds, params.burst);
+    const source = new ReadingSource(params.devices, params.samples, params.burst);
     const prefixes = new Map<string, string>();
     const lineBatch = (): { body: string; points: number } => {
       let body = '';
@@ -128,7 +133,9 @@ serveRpc({
     let total = 0;
     const post = async (): Promise<number> => {
       const { body, points } = lineBatch();
-      const res = await fetch(writeUrl, { method: 'POST', body });
+      const res = params.gzip
+        ? await fetch(writeUrl, { method: 'POST', body: await gzipAsync(body), headers: { 'content-encoding': 'gzip' } })
+        : await fetch(writeUrl, { method: 'POST', body });
       if (res.status !== 204) throw new Error(`InfluxDB write: HTTP ${res.status} ${await res.text()}`);
       total += points;
       return points;
