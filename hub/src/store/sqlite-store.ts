@@ -1,8 +1,9 @@
 // The embedded default store: one SQLite file.
 //
-// Schema (user_version 1):
+// Schema (user_version 2):
 //   series(id INTEGER PRIMARY KEY, device, channel, UNIQUE(device, channel))
 //   readings(series_id, time, value, PRIMARY KEY(series_id, time)) WITHOUT ROWID
+//   rollup_1m, rollup_1h: the history tiers (sqlite-rollups.ts); version 2 added them
 // Readings are clustered by (series, time), so a range query for one channel is one contiguous
 // b-tree scan, and a batch insert touches one small integer key per row instead of two strings.
 // The series ids are cached in memory; a device has a handful of channels, so the cache stays small.
@@ -12,10 +13,18 @@ import Database from 'better-sqlite3';
 import type { Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
 import { WriteRejectedError } from './errors.ts';
 import { normalizeQuery, validateReadings, type NormalizedQuery } from './validate.ts';
+import { planRange, usesTier, type Tier } from './pick-tier.ts';
+import { combineParts, finish, type WindowState } from './rollup-state.ts';
+import { backfillRollups, createRollupWriter, ROLLUP_SCHEMA, sqliteTierSpans, stateSql } from './sqlite-rollups.ts';
+import { DEFAULT_TIER_RETENTION, type TierRetention } from './tier-retention.ts';
 
 export interface SqliteStoreOptions {
   /** the database file; its directory is created when missing */
   path: string;
+  /** how long each history tier keeps its buckets; default DEFAULT_TIER_RETENTION */
+  tierRetention?: TierRetention;
+  /** the clock tier retention is measured by; tests move it */
+  now?: () => number;
 }
 
 const SCHEMA = `
@@ -31,8 +40,9 @@ CREATE TABLE IF NOT EXISTS readings (
   value REAL NOT NULL,
   PRIMARY KEY (series_id, time)
 ) WITHOUT ROWID;
-PRAGMA user_version = 1;
+${ROLLUP_SCHEMA}
 `;
+const SCHEMA_VERSION = 2;
 
 // SQLite's % truncates toward zero; this floors, so windows stay aligned to the epoch before 1970 too.
 const WINDOW_START = '(r.time - ((r.time % @every) + @every) % @every)';
@@ -69,7 +79,13 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
     // lose the last commits on power loss, and the hub acknowledges readings once write() resolves.
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
-    db.exec(SCHEMA);
+    db.transaction(() => {
+      const version = db.pragma('user_version', { simple: true }) as number;
+      db.exec(SCHEMA);
+      // a database from before the tiers: fill them once from what is stored
+      if (version > 0 && version < SCHEMA_VERSION) backfillRollups(db, options.tierRetention ?? DEFAULT_TIER_RETENTION, (options.now ?? Date.now)());
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
   } catch (err) {
     db.close();
     throw err;
@@ -77,9 +93,13 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
 
   const findSeries = db.prepare<[string, string], { id: number }>('SELECT id FROM series WHERE device = ? AND channel = ?');
   const addSeries = db.prepare<[string, string], { id: number }>('INSERT INTO series (device, channel) VALUES (?, ?) RETURNING id');
-  const upsert = db.prepare<[number, number, number]>(
-    'INSERT INTO readings (series_id, time, value) VALUES (?, ?, ?) ON CONFLICT (series_id, time) DO UPDATE SET value = excluded.value',
-  );
+  // Insert, and only when that finds the reading stored, replace: the tiers must know which it was.
+  const insert = db.prepare<[number, number, number]>('INSERT INTO readings (series_id, time, value) VALUES (?, ?, ?) ON CONFLICT (series_id, time) DO NOTHING');
+  const replace = db.prepare<[number, number, number]>('UPDATE readings SET value = ? WHERE series_id = ? AND time = ?');
+  const tierRetention = options.tierRetention ?? DEFAULT_TIER_RETENTION;
+  const now = options.now ?? Date.now;
+  const rollups = createRollupWriter(db, tierRetention, now);
+  rollups.sweep();
   const seriesCache = new Map<string, Map<string, number>>();
 
   function seriesId(deviceId: string, channel: string): number {
@@ -94,10 +114,16 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
   }
 
   const insertAll = db.transaction((readings: readonly Reading[]) => {
-    for (const r of readings) upsert.run(seriesId(r.deviceId, r.channel), r.time, r.value);
+    for (const r of readings) {
+      const sid = seriesId(r.deviceId, r.channel);
+      const replaced = insert.run(sid, r.time, r.value).changes === 0;
+      if (replaced) replace.run(r.value, sid, r.time);
+      rollups.add(sid, r.time, r.value, replaced);
+    }
+    rollups.commit();
   });
 
-  const read = createQueryRunner(db);
+  const read = createQueryRunner(db, undefined, { retention: tierRetention, now });
 
   let closed = false;
   function assertOpen(): void {
@@ -112,6 +138,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
       try {
         insertAll(readings);
       } catch (err) {
+        rollups.discard();
         // A rolled-back transaction may have taken series ids with it.
         seriesCache.clear();
         const code = (err as { code?: unknown }).code;
@@ -135,13 +162,19 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
     async close() {
       if (closed) return;
       closed = true;
+      rollups.close();
       db.close();
     },
   };
 }
 
+interface TierOptions {
+  retention: TierRetention;
+  now: () => number;
+}
+
 /** Builds and caches the history statements on a connection; answers a query synchronously. */
-function createQueryRunner(db: Database.Database, pace?: ReaderPace): (query: ReadingQuery) => ReadingPoint[] {
+function createQueryRunner(db: Database.Database, pace?: ReaderPace, tiers?: TierOptions): (query: ReadingQuery) => ReadingPoint[] {
   db.function(SCAN_CHECK, { deterministic: false, directOnly: true }, pace ? pacer(pace) : (_time: unknown) => 1);
   const statements = new Map<string, Database.Statement<Record<string, unknown>, ReadingPoint>>();
   function statementFor(q: NormalizedQuery): Database.Statement<Record<string, unknown>, ReadingPoint> {
@@ -168,9 +201,32 @@ function createQueryRunner(db: Database.Database, pace?: ReaderPace): (query: Re
     return stmt;
   }
 
+  const states = new Map<string, Database.Statement<Record<string, unknown>, WindowState>>();
+  function statesOf(q: NormalizedQuery, tier: Tier | null, from: number, to: number): WindowState[] {
+    const key = `${tier?.name ?? 'raw'}/${q.agg!.every !== undefined}/${q.channel !== undefined}`;
+    let stmt = states.get(key);
+    if (!stmt) states.set(key, (stmt = db.prepare<Record<string, unknown>, WindowState>(stateSql(tier, q.agg!.every !== undefined, q.channel !== undefined, SCAN_CHECK))));
+    const params: Record<string, unknown> = { device: q.deviceId, from, to, start: q.from, limit: q.limit };
+    if (q.channel !== undefined) params.channel = q.channel;
+    if (q.agg!.every !== undefined) params.every = q.agg!.every;
+    return stmt.all(params);
+  }
+
+  /** The answer from the tiers where they can give it exactly; null when raw readings alone answer. */
+  function fromTiers(q: NormalizedQuery): ReadingPoint[] | null {
+    if (!tiers || !q.agg) return null;
+    const parts = planRange(q.from, q.to, q.agg.every, sqliteTierSpans(tiers.retention, tiers.now()));
+    if (!usesTier(parts)) return null;
+    // Every part is limited like the whole: a window among the first `limit` of the answer is among
+    // the first `limit` of each part it has pieces in.
+    return finish(combineParts(parts.map((p) => statesOf(q, p.tier, p.from, p.to))), q.agg.fn, q.limit);
+  }
+
   return (query) => {
     const q = normalizeQuery(query);
     if (q.empty) return [];
+    const tiered = fromTiers(q);
+    if (tiered) return tiered;
     const params: Record<string, unknown> = { device: q.deviceId, from: q.from, to: q.to, limit: q.limit };
     if (q.channel !== undefined) params.channel = q.channel;
     if (q.agg?.every !== undefined) params.every = q.agg.every;
@@ -220,6 +276,8 @@ export interface SqliteReaderOptions {
    * Done here, the copying is on the reader's time, not the writer's.
    */
   checkpoint?: boolean;
+  /** as the writer's: queries use a tier only within its retention */
+  tierRetention?: TierRetention;
 }
 
 /**
@@ -232,7 +290,7 @@ export function openSqliteReader(path: string, options: SqliteReaderOptions = {}
   let checkpointer: Database.Database | null = null;
   try {
     db.pragma('busy_timeout = 5000');
-    const run = createQueryRunner(db, options.pace);
+    const run = createQueryRunner(db, options.pace, { retention: options.tierRetention ?? DEFAULT_TIER_RETENTION, now: Date.now });
     if (options.checkpoint) {
       checkpointer = new Database(path, { fileMustExist: true });
       checkpointer.pragma('wal_autocheckpoint = 0');

@@ -5,6 +5,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSqliteStore, openSqliteReader } from './sqlite-store.ts';
 import type { Reading, ReadingPoint, ReadingQuery } from './store.ts';
+import type { TierRetention } from './tier-retention.ts';
 
 /**
  * History queries take at most half a core: a loop of heavy aggregates otherwise takes a whole one,
@@ -98,8 +99,9 @@ export type ThreadReply = { id: number; ok: true; result?: unknown } | { id: num
 export type ThreadRole = 'writer' | 'reader';
 
 if (parentPort && workerData?.sqliteThread) {
-  if (workerData.role === 'reader') serveReads(parentPort, workerData.path as string);
-  else serve(parentPort, workerData.path as string);
+  const tierRetention = workerData.tierRetention as TierRetention | undefined;
+  if (workerData.role === 'reader') serveReads(parentPort, workerData.path as string, tierRetention);
+  else serve(parentPort, workerData.path as string, tierRetention);
 }
 
 function reply(port: NonNullable<typeof parentPort>, id: number, run: () => unknown): void {
@@ -130,9 +132,9 @@ function lowerThreadPriority(): void {
 }
 
 /** A reader answers one query at a time; the main thread sends the next when it has the answer. */
-function serveReads(port: NonNullable<typeof parentPort>, path: string): void {
+function serveReads(port: NonNullable<typeof parentPort>, path: string, tierRetention: TierRetention | undefined): void {
   lowerThreadPriority();
-  const reader = openSqliteReader(path, { pace: READER_PACE, checkpoint: true });
+  const reader = openSqliteReader(path, { pace: READER_PACE, checkpoint: true, tierRetention });
   port.on('message', function onReadRequest(request: ThreadRequest) {
     if (request.op === 'query') reply(port, request.id, () => packPoints(reader.query(request.query)));
     else if (request.op === 'close') reply(port, request.id, () => reader.close());
@@ -141,8 +143,8 @@ function serveReads(port: NonNullable<typeof parentPort>, path: string): void {
   port.postMessage({ id: 0, ok: true } satisfies ThreadReply);
 }
 
-function serve(port: NonNullable<typeof parentPort>, path: string): void {
-  const store = createSqliteStore({ path });
+function serve(port: NonNullable<typeof parentPort>, path: string, tierRetention: TierRetention | undefined): void {
+  const store = createSqliteStore({ path, tierRetention });
   port.on('message', async function onStoreRequest(request: ThreadRequest) {
   try {
     let result: unknown;

@@ -382,6 +382,79 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       ]);
     });
 
+    describe('history tiers: aggregates over minutes, hours and days equal a scan of the readings', () => {
+      // Days ago, inside every tier's default retention, and in the past of any tier's lag; a few
+      // readings in the last minutes too, which no tier holds yet.
+      const DAY = 86_400_000;
+      const HOUR = 3_600_000;
+      const MINUTE = 60_000;
+      const deviceId = newDevice('tiers');
+      const base = Math.floor(Date.now() / DAY) * DAY - 4 * DAY;
+      const readings: Reading[] = [];
+      beforeAll(async () => {
+        const rand = seededRandom(1234);
+        for (const channel of ['rh', 't']) {
+          for (let time = base + randomInt(rand, 0, 5000); time < base + 3 * DAY + 7 * HOUR; time += randomInt(rand, 1, 240_000)) {
+            readings.push({ deviceId, channel, time, value: randomInt(rand, -4000, 4000) / 4 });
+          }
+          // dense minutes: several readings per bucket, one on a bucket's last millisecond
+          for (let i = 0; i < 300; i++) readings.push({ deviceId, channel, time: base + DAY + 5 * HOUR + i * 997, value: randomInt(rand, -400, 400) / 4 });
+          readings.push({ deviceId, channel, time: base + 2 * DAY - 1, value: 1000.25 });
+          for (let i = 1; i <= 5; i++) readings.push({ deviceId, channel, time: Date.now() - i * 20_000, value: i / 4 });
+        }
+        // in batches, out of time order
+        const shuffled = [...readings];
+        for (let i = shuffled.length - 1; i > 0; i--) {
+          const j = randomInt(rand, 0, i);
+          [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+        }
+        for (let i = 0; i < shuffled.length; i += 1000) await store.write(shuffled.slice(i, i + 1000));
+        // values written again: a replaced minimum must leave every tier's min, mean and last
+        const again = readings.filter((_, i) => i % 97 === 0).map((r) => ({ ...r, value: r.value + 0.5 }));
+        await store.write(again);
+        for (const r of again) readings.push(r);
+      }, 120_000);
+
+      const ranges = () => {
+        const now = Date.now();
+        return [
+          { label: 'aligned days', from: base, to: base + 3 * DAY },
+          { label: 'ragged edges', from: base + 5 * HOUR + 17 * MINUTE + 12_345, to: base + 2 * DAY + 22 * HOUR + 3 * MINUTE + 999 },
+          { label: 'up to now', from: base + HOUR, to: now + MINUTE },
+        ];
+      };
+
+      for (const every of [MINUTE, HOUR, DAY, undefined]) {
+        it(`every ${every === undefined ? 'whole range' : `${every / MINUTE} min`}: each aggregate over aligned and ragged ranges`, async () => {
+          for (const { label, from, to } of ranges()) {
+            const inRange = readings.filter((r) => r.time >= from && r.time < to);
+            for (const agg of AGGREGATES) {
+              const got = await store.query({ deviceId, from, to, every, agg, limit: NO_LIMIT });
+              // one window over the whole range: every reading here lies in [0, 2^50), one epoch-aligned window
+              const expected = every === undefined
+                ? expectedAggregate(inRange, agg, 2 ** 50).map((p) => ({ ...p, time: from }))
+                : expectedAggregate(inRange, agg, every);
+              expect(got.length, `${label} ${agg}`).toBe(expected.length);
+              for (let i = 0; i < got.length; i++) {
+                expect({ ...got[i], value: 0 }, `${label} ${agg} #${i}`).toEqual({ ...expected[i], value: 0 });
+                // quarters sum exactly, so even means agree to the bit
+                expect(got[i].value, `${label} ${agg} #${i}`).toBe(expected[i].value);
+              }
+            }
+          }
+        }, 60_000);
+      }
+
+      it('bounds tier answers by `limit` like any other', async () => {
+        const from = base + 3 * HOUR + 30_000;
+        const to = base + 2 * DAY;
+        const all = expectedAggregate(readings.filter((r) => r.time >= from && r.time < to), 'max', HOUR);
+        for (const limit of [1, 20, 46, 47, 48, 100]) {
+          expect(await store.query({ deviceId, from, to, every: HOUR, agg: 'max', limit }), `limit ${limit}`).toEqual(all.slice(0, limit));
+        }
+      });
+    });
+
     describe.runIf(options.isolatedReads)('queries beside writes', () => {
       const heavy = newDevice('heavy');
       const heavyReadings: Reading[] = [];

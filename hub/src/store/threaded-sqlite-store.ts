@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { WriteRejectedError } from './errors.ts';
 import { packReadings, unpackPoints, type PackedPoints, type ThreadReply, type ThreadRequest, type ThreadRole } from './sqlite-thread-main.ts';
 import { DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
+import type { TierRetention } from './tier-retention.ts';
 
 /** Queries running back to back this long wait for the running ones to end before the next starts. */
 const CHECKPOINT_AFTER_MS = 2000;
@@ -66,6 +67,8 @@ export interface ThreadedSqliteStoreOptions {
   readers?: number;
   /** bound on each query, waiting for a reader included; default 10 s */
   queryTimeoutMs?: number;
+  /** how long each history tier keeps its buckets; default DEFAULT_TIER_RETENTION */
+  tierRetention?: TierRetention;
 }
 
 function replyError(error: { name: string; message: string }): Error {
@@ -82,7 +85,7 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
   let closed = false;
 
   function start(): Promise<void> {
-    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, sqliteThread: true, role: 'writer' satisfies ThreadRole } });
+    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, tierRetention: options.tierRetention, sqliteThread: true, role: 'writer' satisfies ThreadRole } });
     worker = w;
     ready = new Promise<void>((resolve, reject) => {
       w.on('message', (reply: ThreadReply) => {
@@ -136,7 +139,7 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
   }
 
   function startReader(): void {
-    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, sqliteThread: true, role: 'reader' satisfies ThreadRole } });
+    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, tierRetention: options.tierRetention, sqliteThread: true, role: 'reader' satisfies ThreadRole } });
     const reader: Reader = { worker: w, ready: false, job: null };
     readers.add(reader);
     w.on('message', (reply: ThreadReply) => {
