@@ -39,6 +39,13 @@ describe('config', () => {
     expect(loadConfig({ HUB_ADMIN_TOKEN: '' }).adminToken).toBeUndefined();
   });
 
+  it('reads the history tier retentions, 90 days and 260 weeks by default', () => {
+    expect(loadConfig({}).tierRetention).toEqual({ minute: '90d', hour: '260w' });
+    expect(loadConfig({ HUB_ROLLUP_MINUTE_RETENTION: '30d', HUB_ROLLUP_HOUR_RETENTION: 'INF' }).tierRetention).toEqual({ minute: '30d', hour: 'INF' });
+    expect(() => loadConfig({ HUB_ROLLUP_MINUTE_RETENTION: 'a month' })).toThrow(/HUB_ROLLUP_MINUTE_RETENTION=a month/);
+    expect(() => loadConfig({ HUB_ROLLUP_HOUR_RETENTION: '0d' })).toThrow(ConfigError);
+  });
+
   it('turns INFLUX_RETENTION into milliseconds', () => {
     expect(retentionMs('INF')).toBe(Infinity);
     expect(retentionMs('90s')).toBe(90_000);

@@ -1,6 +1,7 @@
 // The only module that reads the environment. Every option has a documented default (README).
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { DEFAULT_TIER_RETENTION, TIER_RETENTION_PATTERN, type TierRetention } from './store/tier-retention.ts';
 
 export interface SerialPortOption {
   path: string;
@@ -18,6 +19,11 @@ export interface HubOptions {
   influxUrl?: string;
   /** INFLUX_RETENTION: InfluxQL duration of the retention policy, e.g. 30d; INF keeps forever */
   influxRetention: string;
+  /**
+   * HUB_ROLLUP_MINUTE_RETENTION, HUB_ROLLUP_HOUR_RETENTION: how long the 1-minute and 1-hour history
+   * tiers keep their buckets (default 90d and 260w), e.g. 30d, 52w; INF keeps forever
+   */
+  tierRetention: TierRetention;
   /** HUB_ADMIN_TOKEN; unset means generated on first start and kept in the data dir */
   adminToken?: string;
   /** HUB_TLS_CERT / HUB_TLS_KEY: PEM files; with both set the hub serves https and wss */
@@ -100,6 +106,7 @@ export const DEFAULTS: HubOptions = {
   dataDir: './data',
   serial: [],
   influxRetention: 'INF',
+  tierRetention: DEFAULT_TIER_RETENTION,
   spoolMaxBytes: 1024 ** 3,
   logLevel: 'info',
   batchSize: 5000,
@@ -168,6 +175,19 @@ function retention(raw: string | undefined): string {
   if (!raw) return DEFAULTS.influxRetention;
   if (!/^(INF|\d+[smhdw])$/i.test(raw)) throw new ConfigError(`INFLUX_RETENTION=${raw}: expected INF or a duration like 30d, 12h, 4w`);
   return raw;
+}
+
+function tierRetention(env: NodeJS.ProcessEnv): TierRetention {
+  const one = (name: string, fallback: string) => {
+    const raw = env[name];
+    if (!raw) return fallback;
+    if (!TIER_RETENTION_PATTERN.test(raw) || /^0+[smhdw]$/i.test(raw)) throw new ConfigError(`${name}=${raw}: expected INF or a duration like 90d, 12h, 52w`);
+    return raw;
+  };
+  return {
+    minute: one('HUB_ROLLUP_MINUTE_RETENTION', DEFAULTS.tierRetention.minute),
+    hour: one('HUB_ROLLUP_HOUR_RETENTION', DEFAULTS.tierRetention.hour),
+  };
 }
 
 /** Shortest operator token accepted: the token is all that guards the REST API and the dashboard. */
@@ -240,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     dataDir: resolve(env.HUB_DATA_DIR || DEFAULTS.dataDir),
     influxUrl,
     influxRetention: retention(env.INFLUX_RETENTION),
+    tierRetention: tierRetention(env),
     adminToken: adminToken(env.HUB_ADMIN_TOKEN),
     serial: parseSerial(env.HUB_SERIAL ?? ''),
     spoolMaxBytes: integer(env, 'HUB_SPOOL_MAX_BYTES', DEFAULTS.spoolMaxBytes, 0, Number.MAX_SAFE_INTEGER),
