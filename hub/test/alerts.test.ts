@@ -103,7 +103,7 @@ describe('alerts on one hub', () => {
 
     const device = hub.device('al-1', await hub.provision('al-1'));
     await device.connect();
-    const t0 = Date.now() - 10_000;
+    const t0 = Date.now() - 60_000;
     // 20 → 35 fires; 28 stays firing (above the clear level); 24 resolves; 36 fires a second alert
     const values = [20, 35, 31, 28, 24, 22];
     values.forEach((v, i) => device.sendReadings(temperature(v), t0 + i * 1000));
@@ -142,6 +142,10 @@ describe('alerts on one hub', () => {
     await waitFor(async () => (await alertsOf(hub.api, 'state=firing')).length === 1, 'a second alert firing');
     const metrics = await (await hub.api('/metrics')).text();
     expect(metrics).toMatch(/^hub_alerts_firing\{severity="critical"\} 1$/m);
+
+    // a deleted device cannot clear its alerts: they resolve
+    expect((await hub.api('/api/devices/al-1', { method: 'DELETE' })).status).toBe(204);
+    await waitFor(async () => (await alertsOf(hub.api, 'state=open')).length === 0, 'the deleted device\'s alert resolved');
     live.close();
   });
 

@@ -53,7 +53,6 @@ export class AlertService {
   private rulesJson = '';
   private rulesRead = 0;
   private rulesApplied = 0;
-  private names = new Map<string, string>();
   /** bumped by each settle: a refresh read that began before one is stale for that pair */
   private settles = 0;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -256,19 +255,23 @@ export class AlertService {
 
   private tick(): Promise<void> {
     if (this.ticking || this.closed) return this.ticking ?? Promise.resolve();
-    this.ticking = (async () => {
+    const ticking = (async () => {
       try {
         const devices = this.evaluator.watchesPresence ? await this.options.presence.list() : NO_DEVICES;
         if (this.closed) return;
         for (const intent of this.evaluator.tick(this.now(), devices)) this.perform(intent);
       } catch (err) {
         this.limitedLog.error('tick', { err }, 'alert tick failed');
-      } finally {
-        this.ticking = null;
       }
     })();
+    // cleared once it has settled, never inside it: without an offline rule the body runs to its
+    // end before `ticking` is even assigned, and a clear in there would leave every later tick waiting
+    this.ticking = ticking.finally(() => {
+      this.ticking = null;
+    });
     return this.ticking;
   }
+
 
   /** Rules and open alerts as the store has them now: another hub may have changed either. */
   private refresh(): Promise<void> {
@@ -308,8 +311,6 @@ export class AlertService {
 
   private async refreshNames(): Promise<void> {
     const names = await this.options.deviceNames();
-    for (const id of this.names.keys()) if (!names.has(id)) this.evaluator.deviceNamed(id, null);
-    for (const [id, name] of names) this.evaluator.deviceNamed(id, name);
-    this.names = names;
+    this.evaluator.devicesAre(names);
   }
 }

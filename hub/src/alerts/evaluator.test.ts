@@ -386,6 +386,27 @@ describe('scope', () => {
     expect(h.tick(600)).toEqual([]);
   });
 
+  it('closes the open alerts of a deleted device on a tick; a device provisioned again under its id is watched afresh', () => {
+    const hot = rule({ above: 30, devices: '*' });
+    const h = new Harness([hot]);
+    h.ev.deviceNamed('d1', 'd1');
+    h.send('d1', ['temp', 1, 31]);
+    h.ev.deviceRemoved('d1');
+    expect(h.tick(500)).toEqual([`d1:${hot.id} firing→resolved@500`]);
+    expect(h.tick(600)).toEqual([]);
+    h.ev.deviceNamed('d1', 'd1');
+    expect(h.send('d1', ['temp', 700, 35])).toEqual([`d1:${hot.id} open firing@700=35`]);
+  });
+
+  it('a device the registry no longer lists is deleted, also when its name was never read', () => {
+    const hot = rule({ above: 30, devices: '*' });
+    const h = new Harness([hot]);
+    h.send('d9', ['temp', 1, 31]);
+    h.ev.devicesAre(new Map([['d1', 'one']]));
+    expect(h.tick(500)).toEqual([`d9:${hot.id} firing→resolved@500`]);
+    expect(h.send('d1', ['temp', 2, 31])).toEqual([`d1:${hot.id} open firing@2=31`]);
+  });
+
   it('applies a changed rule to devices already indexed', () => {
     const hot = rule({ above: 30, devices: ['d1'] });
     const h = new Harness([hot]);

@@ -67,6 +67,8 @@ interface DeviceState {
   inScope: Set<number>;
   /** pairs with an open alert or an intent in flight, by rule id */
   pairs: Map<number, PairState>;
+  /** deleted from the registry: its open alerts close, and no rule applies until it is named again */
+  removed: boolean;
 }
 
 function compile(rule: Rule): CompiledRule {
@@ -104,8 +106,28 @@ export class AlertEvaluator {
   /** A device's name, which rule patterns are matched against as well as its id. */
   deviceNamed(deviceId: string, name: string | null): void {
     const dev = this.device(deviceId);
-    if (dev.name === name) return;
+    if (dev.name === name && !dev.removed) return;
     dev.name = name;
+    dev.removed = false;
+    dev.version = -1;
+  }
+
+  /**
+   * The registry's devices by id → name: names for the patterns, and every device the evaluator
+   * knows that is not among them was deleted — also one added and deleted between two reads.
+   */
+  devicesAre(names: ReadonlyMap<string, string>): void {
+    for (const id of this.devices.keys()) if (!names.has(id)) this.deviceRemoved(id);
+    for (const [id, name] of names) this.deviceNamed(id, name);
+  }
+
+  /** The device was deleted: `tick` closes its open alerts (a deleted device cannot clear them). */
+  deviceRemoved(deviceId: string): void {
+    const dev = this.devices.get(deviceId);
+    if (dev === undefined) return;
+    // once its alerts are closed, nothing of it needs keeping
+    if (dev.removed && dev.pairs.size === 0) this.devices.delete(deviceId);
+    dev.removed = true;
     dev.version = -1;
   }
 
@@ -294,7 +316,7 @@ export class AlertEvaluator {
   private device(deviceId: string): DeviceState {
     let dev = this.devices.get(deviceId);
     if (dev === undefined) {
-      dev = { id: deviceId, name: null, version: -1, channels: new Map(), offline: [], inScope: new Set(), pairs: new Map() };
+      dev = { id: deviceId, name: null, version: -1, channels: new Map(), offline: [], inScope: new Set(), pairs: new Map(), removed: false };
       this.devices.set(deviceId, dev);
     }
     return dev;
@@ -306,7 +328,7 @@ export class AlertEvaluator {
     const offline: CompiledRule[] = [];
     const inScope = new Set<number>();
     for (const c of this.enabled) {
-      if (!c.inScope(dev.id, dev.name)) continue;
+      if (dev.removed || !c.inScope(dev.id, dev.name)) continue;
       inScope.add(c.rule.id);
       if (c.kind === 'offline') {
         offline.push(c);
