@@ -191,6 +191,40 @@ describe('alerts on one hub', () => {
     expect(seen.map((c) => c.name)).toEqual(['fan', 'fan', 'fan', 'ping']);
   });
 
+  it('no-data and offline rules fire on the clock and resolve when data and the device come back', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    await json(post(hub.api, '/api/rules', { name: 'humidity silent', devices: ['quiet-1'], channel: 'humidity', noDataMs: 1000, severity: 'warning' }), 201);
+    await json(post(hub.api, '/api/rules', { name: 'gone', devices: ['quiet-*'], offlineMs: 1000, severity: 'critical' }), 201);
+    const token = await hub.provision('quiet-1');
+    const device = hub.device('quiet-1', token);
+    await device.connect();
+    const humidity = (value: number, time: number) => device.sendReadings([{ channel: 2, type: 'f64', offset: 0, value }], time);
+    const first = Date.now() - 100;
+    humidity(50, first);
+    await device.waitAcked();
+    const [silent] = (await waitFor(async () => {
+      const found = await alertsOf(hub.api, 'state=firing&device=quiet-1');
+      return found.length > 0 ? found : null;
+    }, 'the no-data alert firing'))!;
+    expect(silent).toMatchObject({ channel: 'humidity', value: null, firedAt: new Date(first + 1000).toISOString() });
+    const back = Date.now();
+    humidity(51, back);
+    await device.waitAcked();
+    await waitFor(async () => (await alertsOf(hub.api, 'state=resolved&device=quiet-1')).length === 1, 'the no-data alert resolved by a reading');
+    expect((await alertsOf(hub.api, 'state=resolved&device=quiet-1'))[0].resolvedAt).toBe(new Date(back).toISOString());
+
+    await device.close();
+    const [gone] = (await waitFor(async () => {
+      const found = (await alertsOf(hub.api, 'state=firing&device=quiet-1')).filter((a) => a.channel === null);
+      return found.length > 0 ? found : null;
+    }, 'the offline alert firing'))!;
+    expect(gone).toMatchObject({ severity: 'critical', ruleName: 'gone' });
+    const again = hub.device('quiet-1', token);
+    await again.connect();
+    await waitFor(async () => (await alertsOf(hub.api, 'state=open&device=quiet-1')).every((a) => a.channel !== null), 'the offline alert resolved');
+  });
+
   it('rules are validated with the error shape and the field at fault; ack and silence are kept', async () => {
     const hub = await startTestHub();
     hubs.push(hub);
