@@ -7,6 +7,20 @@ import type { Metrics } from '../metrics.ts';
 import type { DeviceLink } from './device-link.ts';
 import type { DeviceState, Ingest } from './ingest.ts';
 
+/** What the transport knows of the other end before HELLO. */
+export interface SessionPeer {
+  deviceId?: string;
+  ip?: string;
+  path?: string;
+}
+
+type Via = { readonly transport: DeviceLink['transport']; readonly strictSequence: boolean };
+// shared by every session: an object per connection is paid for by every idle device
+const VIA: Record<DeviceLink['transport'], { strict: Via; loose: Via }> = {
+  ws: { strict: { transport: 'ws', strictSequence: true }, loose: { transport: 'ws', strictSequence: false } },
+  serial: { strict: { transport: 'serial', strictSequence: true }, loose: { transport: 'serial', strictSequence: false } },
+};
+
 export interface SessionHandlers {
   ingest: Ingest;
   metrics: Metrics;
@@ -17,9 +31,9 @@ export interface SessionHandlers {
    * What the transport knows of the other end before HELLO, added to this session's log lines: the
    * token's device id and the address over WebSocket, the port over serial.
    */
-  peer?: { deviceId?: string; ip?: string; path?: string };
-  /** Checks a HELLO's device id; returns the error that refuses it, or null. */
-  admit(deviceId: string): Promise<ErrorName | null>;
+  peer?: SessionPeer;
+  /** Checks a HELLO's device id (from the session's peer); returns the error that refuses it, or null. */
+  admit(deviceId: string, peer: SessionPeer | undefined): Promise<ErrorName | null>;
   /** COMMAND_RESULT frames go here (the command service), once the device is known. */
   onCommandResult?(deviceId: string, frame: Extract<Frame, { type: 'command_result' }>): void;
   onDeviceReady?(deviceId: string): void;
@@ -44,10 +58,14 @@ export class DeviceSession {
   /** serial only: the device is still there, but must say HELLO before anything else counts */
   private awaitingHello = false;
 
-  private readonly via: { transport: DeviceLink['transport']; strictSequence: boolean };
+  private readonly via: Via;
 
-  constructor(private readonly link: DeviceLink, private readonly handlers: SessionHandlers) {
-    this.via = { transport: link.transport, strictSequence: !!handlers.strictSequence };
+  /**
+   * `handlers` may be shared by many sessions (one object per endpoint); `peer` is this session's
+   * own, and defaults to handlers.peer.
+   */
+  constructor(private readonly link: DeviceLink, private readonly handlers: SessionHandlers, private readonly peer = handlers.peer) {
+    this.via = handlers.strictSequence ? VIA[link.transport].strict : VIA[link.transport].loose;
   }
 
   get deviceId(): string | undefined {
@@ -94,7 +112,7 @@ export class DeviceSession {
 
   private async hello(frame: Extract<Frame, { type: 'hello' }>): Promise<void> {
     try {
-      const refusal = await this.handlers.admit(frame.deviceId);
+      const refusal = await this.handlers.admit(frame.deviceId, this.peer);
       if (this.ended) return;
       if (refusal) return this.fail(refusal, `device ${frame.deviceId} refused`);
       const channelRefusal = await this.handlers.ingest.admitChannels(frame);
@@ -157,7 +175,7 @@ export class DeviceSession {
    * what the transport knows of it), so a device repeating something cannot flood the log.
    */
   private logLine(level: 'error' | 'warn' | 'info', fields: object, message: string): void {
-    const peer = this.handlers.peer;
+    const peer = this.peer;
     const deviceId = this.device?.id ?? peer?.deviceId;
     const key = deviceId ?? peer?.path ?? peer?.ip ?? this.link.transport;
     this.handlers.logLimiter[level](key, { ...peer, deviceId, transport: this.link.transport, ...fields }, message);

@@ -1,7 +1,7 @@
 // Ingest: validates frames from device sessions, batches readings into the store, acknowledges
 // what is durable, and fans readings out live. It knows links, stores and buses only by interface.
 import type { Logger } from 'pino';
-import { ErrorCode, ValueType, type ChannelDescriptor, type ErrorName, type Frame, type HelloFrame, type ReadingsColumns } from '../protocol/index.ts';
+import { ErrorCode, ValueType, type ChannelDescriptor, type ErrorName, type Frame, type HelloFrame, type ReadingsColumns, type ValueTypeName } from '../protocol/index.ts';
 import type { LiveBus, LiveReading } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { Metrics } from '../metrics.ts';
@@ -69,16 +69,14 @@ function takeSkipped(device: DeviceState, seq: number): boolean {
 // [FP-4.2.4] earlier times mean a device whose clock was never set
 const EARLIEST_TIME = Date.UTC(2000, 0, 1);
 
-const NO_TYPES = new Uint8Array(0);
+/** [FP-4.2.1] value type names by code */
+const TYPE_NAMES: (ValueTypeName | undefined)[] = [];
+for (const [name, code] of Object.entries(ValueType)) TYPE_NAMES[code] = name as ValueTypeName;
 
-function indexChannels(device: DeviceState, channels: readonly ChannelDescriptor[]): void {
-  const size = channels.reduce((n, c) => Math.max(n, c.id + 1), 0);
-  device.channelNames = new Array<string | undefined>(size).fill(undefined);
-  device.channelTypes = new Uint8Array(size);
-  for (const c of channels) {
-    device.channelNames[c.id] = c.name;
-    device.channelTypes[c.id] = ValueType[c.type];
-  }
+function channelsById(channels: readonly ChannelDescriptor[]): (ChannelDescriptor | undefined)[] {
+  const byId = new Array<ChannelDescriptor | undefined>(channels.reduce((n, c) => Math.max(n, c.id + 1), 0)).fill(undefined);
+  for (const c of channels) byId[c.id] = c;
+  return byId;
 }
 
 /** Per-device protocol state that outlives connections: sequence watermarks and channels. */
@@ -96,10 +94,8 @@ export interface DeviceState {
   skipped: [number, number][];
   /** bumped when pending frames are abandoned, so their later ACKs are not sent */
   epoch: number;
-  /** channel name by channel id, from the latest HELLO: an array, as it is read for every sample */
-  channelNames: (string | undefined)[];
-  /** [FP-4.2.1] value type code by channel id */
-  channelTypes: Uint8Array;
+  /** the latest HELLO's channels by id: an array, as it is read for every sample */
+  channels: (ChannelDescriptor | undefined)[];
   /** presence's counters for the device, updated in place */
   counters: DeviceCounters;
 }
@@ -171,7 +167,7 @@ export class Ingest {
     if (!device) {
       device = {
         id: frame.deviceId, session: record?.session ?? null, acceptedSeq: record?.ackedSeq ?? 0, durableSeq: record?.ackedSeq ?? 0, skipped: [],
-        epoch: 0, channelNames: [], channelTypes: NO_TYPES, counters: emptyCounters(),
+        epoch: 0, channels: [], counters: emptyCounters(),
       };
       this.devices.set(frame.deviceId, device);
     } else if (record && (record.session !== device.session || record.ackedSeq > device.durableSeq)) {
@@ -192,7 +188,7 @@ export class Ingest {
     }
     // Frames of this session still being written keep their place: the device's resends of them
     // are dropped as duplicates, and their ACK goes to whichever link is current when they land.
-    indexChannels(device, frame.channels);
+    device.channels = channelsById(frame.channels);
     await registry.updateHello(frame.deviceId, { firmware: frame.firmware, channels: frame.channels, session: frame.session });
     link.maxFrame = frame.maxFrame || undefined; // [FP-4.1.5] every HELLO states it anew
     const { replaced, counters } = await presence.connect(frame.deviceId, link, { firmware: frame.firmware, channels: frame.channels });
@@ -251,18 +247,18 @@ export class Ingest {
     const pending = this.pending.readings;
     const firstAccepted = pending.length;
     const deviceId = device.id;
-    const { channelNames, channelTypes } = device;
+    const channelList = device.channels;
     const { channel: channels, valueType, offset, value: values } = frame;
     let firstError: { code: ErrorName; text: string } | null = null;
     let rejected = 0;
     for (let i = 0; i < count; i++) {
       const id = channels[i];
-      const name = id < channelNames.length ? channelNames[id] : undefined;
+      const channel = id < channelList.length ? channelList[id] : undefined;
       const time = base + offset[i];
       const value = values[i];
       let code: ErrorName | null = null;
-      if (name === undefined) code = 'FP_ERR_UNKNOWN_CHANNEL';
-      else if (channelTypes[id] !== valueType[i] || !Number.isFinite(value)) code = 'FP_ERR_BAD_VALUE';
+      if (channel === undefined) code = 'FP_ERR_UNKNOWN_CHANNEL';
+      else if (channel.type !== TYPE_NAMES[valueType[i]] || !Number.isFinite(value)) code = 'FP_ERR_BAD_VALUE';
       else if (time > latest || time < earliest) code = 'FP_ERR_BAD_TIME';
       if (code) {
         rejected++;
@@ -270,7 +266,7 @@ export class Ingest {
         firstError ??= { code, text: `channel ${id}` };
         continue;
       }
-      pending.push({ deviceId, channel: name!, time, value });
+      pending.push({ deviceId, channel: channel!.name, time, value });
     }
     const accepted = pending.length - firstAccepted;
     device.counters.readings += accepted;

@@ -19,6 +19,21 @@ describe('ConnectionGuard', () => {
     expect(g.tooManyConnections('10.0.0.1')).toBe(false);
   });
 
+  it('counts device connections opened and closed in pairs, never below zero', () => {
+    const { g } = guard();
+    g.connectionOpened('10.0.0.1');
+    const close = g.opened('10.0.0.1');
+    expect(g.tooManyConnections('10.0.0.1')).toBe(true);
+    g.connectionClosed('10.0.0.1');
+    expect(g.tooManyConnections('10.0.0.1')).toBe(false);
+    close();
+    g.connectionClosed('10.0.0.1'); // more closes than opens
+    g.connectionOpened('10.0.0.1');
+    expect(g.tooManyConnections('10.0.0.1')).toBe(false);
+    g.connectionClosed('10.0.0.1');
+    expect(g.trackedAddresses).toBe(0);
+  });
+
   it('backs off an address after repeated auth failures, doubling up to the cap, without touching others', () => {
     const { g, advance } = guard();
     for (let i = 0; i < 3; i++) g.authFailed('10.0.0.9');

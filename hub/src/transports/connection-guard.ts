@@ -83,15 +83,29 @@ export class ConnectionGuard {
 
   /** Counts an open connection; returns the function that uncounts it. */
   opened(ip: string): () => void {
-    const a = this.entry(ip);
-    a.connections++;
+    this.connectionOpened(ip);
     let closed = false;
     return () => {
       if (closed) return;
       closed = true;
-      a.connections--;
-      this.forgetIfIdle(ip, a);
+      this.connectionClosed(ip);
     };
+  }
+
+  /**
+   * Counts an open connection from `ip`; connectionClosed(ip) uncounts it, once per call. For
+   * device connections: a pair of calls instead of opened()'s closure, as everything an idle
+   * connection holds is paid for ten thousand times over.
+   */
+  connectionOpened(ip: string): void {
+    this.entry(ip).connections++;
+  }
+
+  connectionClosed(ip: string): void {
+    const a = this.addresses.get(ip);
+    if (!a || a.connections === 0) return;
+    a.connections--;
+    this.forgetIfIdle(ip, a);
   }
 
   private forgetIfIdle(ip: string, a: Address): void {
