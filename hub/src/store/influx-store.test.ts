@@ -89,6 +89,66 @@ describe.runIf(hasRealPart('influxd'))('InfluxDB store', () => {
     expect(await policy(database)).toEqual({ duration: '0s', isDefault: true });
   });
 
+  describe('history tiers', () => {
+    const DAY = 86_400_000;
+    const HOUR = 3_600_000;
+    const base = Math.floor(Date.now() / DAY) * DAY - 3 * DAY;
+    // a reading every 30 s for a day: 120 per hour
+    const day = (deviceId: string) => Array.from({ length: 2880 }, (_, i) => ({ deviceId, channel: 'c', time: base + i * 30_000, value: i % 7 }));
+    const hourlyCounts = (n: number) => Array.from({ length: 24 }, (_, h) => ({ channel: 'c', time: base + h * HOUR, value: n }));
+
+    it('keeps them in retention policies of their own, filled by continuous queries', async () => {
+      const database = newDatabase();
+      const store = createInfluxStore({ url: `${server}/${database}`, tierRetention: { minute: '30d', hour: '52w' } });
+      await store.open();
+      await store.close();
+      const policies = JSON.stringify(await influxql(`SHOW RETENTION POLICIES ON "${database}"`));
+      expect(policies).toContain('["rp_1m","720h0m0s"');
+      expect(policies).toContain('["rp_1h","8736h0m0s"');
+      const queries = JSON.stringify(await influxql('SHOW CONTINUOUS QUERIES'));
+      expect(queries).toContain(`CREATE CONTINUOUS QUERY rollup_1m ON ${database} RESAMPLE EVERY 1m FOR 3m`);
+      expect(queries).toContain(`CREATE CONTINUOUS QUERY rollup_1h ON ${database} RESAMPLE EVERY 1h FOR 2h`);
+      // opening again changes the retentions, and creates nothing twice
+      const again = createInfluxStore({ url: `${server}/${database}` });
+      await again.open();
+      await again.close();
+      expect(JSON.stringify(await influxql(`SHOW RETENTION POLICIES ON "${database}"`))).toContain('["rp_1m","2160h0m0s"');
+    });
+
+    it('fills the tiers for late readings before the write resolves, and answers whole buckets from them', async () => {
+      const database = newDatabase();
+      const store = createInfluxStore({ url: `${server}/${database}` });
+      await store.write(day('d'));
+      // take the readings away behind the store's back: what is still counted came from a tier
+      await influxql(`DELETE FROM "readings" WHERE "device" = 'd'`, database);
+      expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, limit: 10 })).toEqual([]);
+      expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, every: HOUR, agg: 'count', limit: 100 })).toEqual(hourlyCounts(120));
+      expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, every: DAY, agg: 'max', limit: 100 })).toEqual([{ channel: 'c', time: base, value: 6 }]);
+      // 90 s past the hour: the minute tier from the next minute, the readings (gone) for the rest
+      const ragged = await store.query({ deviceId: 'd', from: base + HOUR + 90_000, to: base + 2 * HOUR, every: HOUR, agg: 'count', limit: 10 });
+      expect(ragged).toEqual([{ channel: 'c', time: base + HOUR, value: 120 - 2 * 2 }]);
+      await store.close();
+    });
+
+    it('answers from the readings, not the tiers, what was stored before the tiers existed', async () => {
+      const database = newDatabase();
+      // readings written by a hub from before the tiers
+      await influxql(`CREATE DATABASE "${database}"`);
+      await influxql(`CREATE RETENTION POLICY ${INFLUX_RETENTION_POLICY} ON "${database}" DURATION INF REPLICATION 1 DEFAULT`);
+      const lines = day('d').map((r) => `readings,channel=c,device=d value=${r.value} ${r.time}`).join('\n');
+      await fetch(`${server}/write?db=${database}&rp=${INFLUX_RETENTION_POLICY}&precision=ms`, { method: 'POST', body: lines });
+      const store = createInfluxStore({ url: `${server}/${database}` });
+      await store.open();
+      // empty tiers would count nothing
+      expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, every: HOUR, agg: 'count', limit: 100 })).toEqual(hourlyCounts(120));
+      // reopened, it still knows from when the tiers are whole
+      const again = createInfluxStore({ url: `${server}/${database}` });
+      expect(await again.query({ deviceId: 'd', from: base, to: base + DAY, every: DAY, agg: 'count', limit: 100 })).toEqual([{ channel: 'c', time: base, value: 2880 }]);
+      await store.close();
+      await again.close();
+    });
+  });
+
   it('recreates a database dropped while it runs', async () => {
     const database = newDatabase();
     const store = createInfluxStore({ url: `${server}/${database}` });

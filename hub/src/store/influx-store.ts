@@ -9,6 +9,7 @@
 //     timestamp      the reading's time, written with ms precision
 //   so series cardinality is devices × channels, and (device, channel, time) is the point key:
 //   writing it again replaces the value, which makes retries and spool replays harmless.
+//   History tiers: retention policies `rp_1m`, `rp_1h` filled by continuous queries (influx-rollups.ts).
 //
 // Line protocol cannot carry every string as a tag value: a backslash before a space, comma or equals
 // sign (or at the end) reads as an escape, and a newline ends the line. Names with a backslash or a
@@ -24,6 +25,13 @@ import { DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, type Reading, type Reading
 import { WriteRejectedError } from './errors.ts';
 import { compareCodePoints } from './channel-order.ts';
 import { normalizeQuery, validateReadings, type NormalizedQuery } from './validate.ts';
+import { planRange, TIERS, usesTier, type RangePart } from './pick-tier.ts';
+import { combineParts, finish, type WindowState } from './rollup-state.ts';
+import {
+  backfillStatements, continuousQueries, influxTierSpans, isLate, stateStatement, tierDuration, tierPolicy,
+  tierTarget, UNSUMMABLE_ABOVE, UNSUMMABLE_MEASUREMENT, type InfluxNames,
+} from './influx-rollups.ts';
+import { DEFAULT_TIER_RETENTION, type TierRetention } from './tier-retention.ts';
 
 export const INFLUX_MEASUREMENT = 'readings';
 export const INFLUX_RETENTION_POLICY = 'telemetry_rp';
@@ -38,6 +46,8 @@ export interface InfluxStoreOptions {
   timeoutMs?: number;
   /** bound on a whole history query, all its requests together; default 10 s */
   queryTimeoutMs?: number;
+  /** how long each history tier keeps its buckets; default DEFAULT_TIER_RETENTION */
+  tierRetention?: TierRetention;
 }
 
 export interface InfluxStore extends ReadingStore {
@@ -135,6 +145,10 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
   const rp = escape.quoted(INFLUX_RETENTION_POLICY);
   const from = `${db}.${rp}.${escape.quoted(INFLUX_MEASUREMENT)}`;
   const writeUrl = `${target.base}/write?${new URLSearchParams({ db: target.database, rp: INFLUX_RETENTION_POLICY, precision: 'ms' })}`;
+  const tierRetention = options.tierRetention ?? DEFAULT_TIER_RETENTION;
+  const influxNames: InfluxNames = { db, raw: from };
+  // from when the tiers hold every reading: -Infinity unless they were added to a database with readings
+  let tiersSince = -Infinity;
   let opening: Promise<void> | undefined;
   let closed = false;
 
@@ -213,6 +227,35 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     // ALTER keeps an existing policy in line with the configured retention on every start.
     const verb = exists ? 'ALTER' : 'CREATE';
     await influxql(`${verb} RETENTION POLICY ${rp} ON ${db} DURATION ${duration} REPLICATION 1 DEFAULT`, false);
+    await createTiers(new Set(policies.series?.[0]?.values.map((row) => String((row as unknown[])[0])) ?? []));
+  }
+
+  async function createTiers(policies: Set<string>): Promise<void> {
+    for (const tier of TIERS) {
+      const verb = policies.has(tierPolicy(tier)) ? 'ALTER' : 'CREATE';
+      await influxql(`${verb} RETENTION POLICY ${escape.quoted(tierPolicy(tier))} ON ${db} DURATION ${tierDuration(tierRetention, tier)} REPLICATION 1`, false);
+    }
+    const marker = `${db}.${escape.quoted(tierPolicy(TIERS[TIERS.length - 1]))}."tiers_since"`;
+    const [shown] = await influxql('SHOW CONTINUOUS QUERIES', false);
+    const existing = new Set((shown?.series ?? []).filter((s) => (s as { name?: string }).name === target.database).flatMap((s) => (s.values ?? []).map((row) => String((row as unknown[])[0]))));
+    const missing = [...continuousQueries(influxNames)].filter(([name]) => !existing.has(name));
+    if (missing.length > 0) {
+      // Readings stored before the tiers existed are not in them: the tiers answer from now on.
+      const [series] = await influxql(`SHOW SERIES FROM ${escape.quoted(INFLUX_MEASUREMENT)} LIMIT 1`);
+      if (series?.series?.length) {
+        const now = Date.now();
+        await post(`tiers_since since=${now} ${now}\n`, false, `${target.base}/write?${new URLSearchParams({ db: target.database, rp: tierPolicy(TIERS[TIERS.length - 1]), precision: 'ms' })}`);
+      }
+      for (const [, statement] of missing) {
+        // another hub may have created it meanwhile
+        await influxql(statement, false).catch((err: Error) => {
+          if (!/already exists/.test(err.message)) throw err;
+        });
+      }
+    }
+    const [since] = await influxql(`SELECT last(since) FROM ${marker}`);
+    const value = since?.series?.[0]?.values?.[0]?.[1];
+    tiersSince = typeof value === 'number' ? value : -Infinity;
   }
 
   function open(): Promise<void> {
@@ -223,14 +266,14 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     return opening;
   }
 
-  async function post(lines: string, retried = false): Promise<void> {
-    const { status, body } = await request(writeUrl, { method: 'POST', body: lines });
+  async function post(lines: string, retried = false, url = writeUrl): Promise<void> {
+    const { status, body } = await request(url, { method: 'POST', body: lines });
     if (status === 204) return;
     // Someone dropped the database under us (tests do, operators might): recreate it once.
     if (status === 404 && /database not found/.test(body) && !retried) {
       opening = undefined;
       await open();
-      return post(lines, true);
+      return post(lines, true, url);
     }
     // Points older than the retention period would be deleted at once anyway; refusing the batch for
     // them would only make devices resend a backlog that can never be accepted.
@@ -241,9 +284,28 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     throw new Error(`InfluxDB write failed (HTTP ${status}): ${body.slice(0, 500)}`);
   }
 
-  /** The device's channel names, from the index (no points read), in the contract's order. */
-  async function channelsOf(deviceId: string, deadline: Deadline): Promise<string[]> {
-    const [result] = await influxql(`SHOW TAG VALUES FROM ${from} WITH KEY = "channel" WHERE device = ${stringLiteral(encodeTagValue(deviceId))}`, true, deadline);
+  /** Computes the tiers again over the span of the batch's late readings, for their devices. */
+  async function backfillLate(readings: readonly Reading[]): Promise<void> {
+    const writtenAt = Date.now();
+    let first = Infinity;
+    let last = -Infinity;
+    const devices = new Set<string>();
+    for (const r of readings) {
+      if (!isLate(r.time, writtenAt)) continue;
+      if (r.time < first) first = r.time;
+      if (r.time > last) last = r.time;
+      devices.add(r.deviceId);
+    }
+    if (devices.size === 0) return;
+    const filter = [...devices].map((d) => `device = ${stringLiteral(encodeTagValue(d))}`).join(' OR ');
+    for (const statement of backfillStatements(influxNames, tierRetention, filter, first, last + 1, writtenAt)) await influxql(statement);
+  }
+
+  /** The device's channel names, from the index (no points read), in the contract's order; a tier's too if asked. */
+  async function channelsOf(deviceId: string, deadline: Deadline, withTiers: boolean): Promise<string[]> {
+    // a channel may outlive its readings in a tier kept longer than them
+    const sources = withTiers ? [from, ...TIERS.map((tier) => tierTarget(influxNames, tier))].join(', ') : from;
+    const [result] = await influxql(`SHOW TAG VALUES FROM ${sources} WITH KEY = "channel" WHERE device = ${stringLiteral(encodeTagValue(deviceId))}`, true, deadline);
     const names = (result?.series ?? []).flatMap((series) => series.values.map((row) => decodeTagValue(String((row as unknown[])[1]))));
     return [...new Set(names)].sort(compareCodePoints);
   }
@@ -269,6 +331,29 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     }
   }
 
+  /** A channel's windows from the tiers and the readings, or null when only the readings can answer it. */
+  async function readChannelFromTiers(q: NormalizedQuery, channel: string, parts: RangePart[], limit: number, deadline: Deadline): Promise<[number, number][] | null> {
+    const where = `device = ${stringLiteral(encodeTagValue(q.deviceId))} AND channel = ${stringLiteral(encodeTagValue(channel))}`;
+    const [unsummable] = await influxql(`SELECT count(value) FROM ${db}.${rp}.${escape.quoted(UNSUMMABLE_MEASUREMENT)} WHERE ${where} AND time >= ${nanoseconds(q.from)} AND time < ${nanoseconds(q.to)}`, true, deadline);
+    if (unsummable?.series?.length) return null;
+    const pieces: WindowState[][] = [];
+    for (const part of parts) {
+      let rows: unknown[][];
+      try {
+        const [result] = await influxql(stateStatement(influxNames, part.tier, where, part.from, part.to, q.agg!.every, limit), true, deadline);
+        rows = result?.series?.flatMap((series) => series.values as unknown as unknown[][]) ?? [];
+      } catch (err) {
+        if (err instanceof InfiniteResultError) return null; // a sum of readings overflowed: they scale it
+        throw err;
+      }
+      pieces.push(rows.map(([time, n, total, lo, hi, last]) => ({
+        channel, time: q.agg!.every === undefined ? q.from : (time as number), count: n as number, sum: total as number, min: lo as number, max: hi as number, last: last as number,
+      })));
+    }
+    const points = finish(combineParts(pieces), q.agg!.fn, limit);
+    return points && points.map((p) => [p.time, p.value]);
+  }
+
   return {
     database: target.database,
     open,
@@ -284,10 +369,13 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
         let lines = '';
         for (let i = start; i < end; i++) {
           const r = readings[i];
-          lines += `${INFLUX_MEASUREMENT},channel=${lineTag(r.channel)},device=${lineTag(r.deviceId)} value=${r.value} ${r.time}\n`;
+          const tags = `channel=${lineTag(r.channel)},device=${lineTag(r.deviceId)}`;
+          lines += `${INFLUX_MEASUREMENT},${tags} value=${r.value} ${r.time}\n`;
+          if (Math.abs(r.value) > UNSUMMABLE_ABOVE) lines += `${UNSUMMABLE_MEASUREMENT},${tags} value=1 ${r.time}\n`;
         }
         await post(lines);
       }
+      await backfillLate(readings);
     },
 
     async query(query: ReadingQuery): Promise<ReadingPoint[]> {
@@ -300,12 +388,14 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
       // LIMIT in InfluxQL applies per series: over 64 channels one statement could return 64 × limit
       // points. So channels are read one after another, in the contract's order, each limited to
       // what the answer still has room for, and the whole query never returns more than `limit`.
-      const channels = q.channel !== undefined ? [q.channel] : await channelsOf(q.deviceId, deadline);
+      const parts = q.agg ? planRange(q.from, q.to, q.agg.every, influxTierSpans(tierRetention, tiersSince, Date.now())) : [];
+      const channels = q.channel !== undefined ? [q.channel] : await channelsOf(q.deviceId, deadline, usesTier(parts));
       const points: ReadingPoint[] = [];
       for (const channel of channels) {
         const room = q.limit - points.length;
         if (room <= 0) break;
-        for (const [time, value] of await readChannel(q, channel, room, deadline)) {
+        const tiered = usesTier(parts) ? await readChannelFromTiers(q, channel, parts, room, deadline) : null;
+        for (const [time, value] of tiered ?? (await readChannel(q, channel, room, deadline))) {
           // A whole-range aggregate is stamped `from` by the contract; InfluxDB's stamp for it depends on its version.
           points.push({ channel, time: q.agg && q.agg.every === undefined ? q.from : time, value });
         }

@@ -40,7 +40,7 @@ export async function openStore(
     // Loaded only when configured: the embedded default does not pay for the InfluxDB client.
     const { createInfluxStore } = await import('./influx-store.ts');
     const { createSpoolingStore } = await import('./spool.ts');
-    const influx = createInfluxStore({ url: options.influxUrl, retention: options.influxRetention });
+    const influx = createInfluxStore({ url: options.influxUrl, retention: options.influxRetention, tierRetention: options.tierRetention });
     // Create the database and retention policy now; if InfluxDB is down the hub starts anyway,
     // spools, and the store creates them on its first successful request.
     await influx.open().catch((err) => log.warn({ err: (err as Error).message }, 'InfluxDB not reachable at start; spooling until it is'));
