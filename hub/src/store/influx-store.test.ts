@@ -124,6 +124,7 @@ describe.runIf(hasRealPart('influxd'))('InfluxDB store', () => {
       expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, limit: 10 })).toEqual([]);
       expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, every: HOUR, agg: 'count', limit: 100 })).toEqual(hourlyCounts(120));
       expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, every: DAY, agg: 'max', limit: 100 })).toEqual([{ channel: 'c', time: base, value: 6 }]);
+      expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, every: HOUR, agg: 'count', limit: 100, rawOnly: true })).toEqual([]);
       // 90 s past the hour: the minute tier from the next minute, the readings (gone) for the rest
       const ragged = await store.query({ deviceId: 'd', from: base + HOUR + 90_000, to: base + 2 * HOUR, every: HOUR, agg: 'count', limit: 10 });
       expect(ragged).toEqual([{ channel: 'c', time: base + HOUR, value: 120 - 2 * 2 }]);

@@ -388,7 +388,7 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
       // LIMIT in InfluxQL applies per series: over 64 channels one statement could return 64 × limit
       // points. So channels are read one after another, in the contract's order, each limited to
       // what the answer still has room for, and the whole query never returns more than `limit`.
-      const parts = q.agg ? planRange(q.from, q.to, q.agg.every, influxTierSpans(tierRetention, tiersSince, Date.now())) : [];
+      const parts = q.agg && !query.rawOnly ? planRange(q.from, q.to, q.agg.every, influxTierSpans(tierRetention, tiersSince, Date.now())) : [];
       const channels = q.channel !== undefined ? [q.channel] : await channelsOf(q.deviceId, deadline, usesTier(parts));
       const points: ReadingPoint[] = [];
       for (const channel of channels) {

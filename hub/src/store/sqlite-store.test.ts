@@ -92,6 +92,7 @@ describe('SQLite history tiers', () => {
       expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, limit: 10 })).toEqual([]);
       const hourly = await store.query({ deviceId: 'd', from: base, to: base + DAY, every: HOUR, agg: 'count', limit: 100 });
       expect(hourly).toEqual(Array.from({ length: 24 }, (_, h) => ({ channel: 'c', time: base + h * HOUR, value: 120 })));
+      expect(await store.query({ deviceId: 'd', from: base, to: base + DAY, every: HOUR, agg: 'count', limit: 100, rawOnly: true })).toEqual([]);
       const daily = await store.query({ deviceId: 'd', from: base, to: base + DAY, every: DAY, agg: 'max', limit: 100 });
       expect(daily).toEqual([{ channel: 'c', time: base, value: 6 }]);
       // 90 s past the hour: the minute tier from the next minute, the readings (gone) for the rest

@@ -213,8 +213,8 @@ function createQueryRunner(db: Database.Database, pace?: ReaderPace, tiers?: Tie
   }
 
   /** The answer from the tiers where they can give it exactly; null when raw readings alone answer. */
-  function fromTiers(q: NormalizedQuery): ReadingPoint[] | null {
-    if (!tiers || !q.agg) return null;
+  function fromTiers(q: NormalizedQuery, query: ReadingQuery): ReadingPoint[] | null {
+    if (!tiers || !q.agg || query.rawOnly) return null;
     const parts = planRange(q.from, q.to, q.agg.every, sqliteTierSpans(tiers.retention, tiers.now()));
     if (!usesTier(parts)) return null;
     // Every part is limited like the whole: a window among the first `limit` of the answer is among
@@ -225,7 +225,7 @@ function createQueryRunner(db: Database.Database, pace?: ReaderPace, tiers?: Tie
   return (query) => {
     const q = normalizeQuery(query);
     if (q.empty) return [];
-    const tiered = fromTiers(q);
+    const tiered = fromTiers(q, query);
     if (tiered) return tiered;
     const params: Record<string, unknown> = { device: q.deviceId, from: q.from, to: q.to, limit: q.limit };
     if (q.channel !== undefined) params.channel = q.channel;

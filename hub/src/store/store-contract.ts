@@ -430,6 +430,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
             const inRange = readings.filter((r) => r.time >= from && r.time < to);
             for (const agg of AGGREGATES) {
               const got = await store.query({ deviceId, from, to, every, agg, limit: NO_LIMIT });
+              expect(await store.query({ deviceId, from, to, every, agg, limit: NO_LIMIT, rawOnly: true }), `${label} ${agg} raw only`).toEqual(got);
               // one window over the whole range: every reading here lies in [0, 2^50), one epoch-aligned window
               const expected = every === undefined
                 ? expectedAggregate(inRange, agg, 2 ** 50).map((p) => ({ ...p, time: from }))

@@ -33,6 +33,11 @@ export interface ReadingQuery {
   limit: number;
   /** bound on this query in ms, instead of the store's own (default 10 s) */
   timeoutMs?: number;
+  /**
+   * true: aggregate the stored readings themselves, never a history tier (pick-tier.ts); the answer
+   * is the same, only slower over long ranges. For comparing and measuring.
+   */
+  rawOnly?: boolean;
 }
 
 /** A point of a query result. For aggregates `time` is the window start. */
