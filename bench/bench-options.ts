@@ -8,7 +8,7 @@ import { BENCH_CHANNELS } from './bench-devices.ts';
 import { REPO_ROOT } from './children.ts';
 import { ReadingsTemplate } from './frame-template.ts';
 
-export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation', 'cluster', 'dashboard', 'alerts'] as const;
+export const SCENARIOS = ['ceilings', 'ingest', 'latency', 'memory', 'history', 'isolation', 'cluster', 'dashboard', 'alerts', 'rollups'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {

@@ -15,6 +15,7 @@ import type { IngestResult } from './scenario-ingest.ts';
 import { CHURN_PER_SECOND, FAT_SAMPLES, HISTORY_CONCURRENCY, ISOLATION_ABUSERS, runIsolation, type IsolationPhase, type IsolationResult } from './scenario-isolation.ts';
 import { CLUSTER_ROW_KEYS, clusterSkipReason, FAILOVER_RATE, runCluster, type ClusterResult } from './scenario-cluster.ts';
 import { runAlerts, type AlertsResult } from './scenario-alerts.ts';
+import { ROLLUP_ROW_KEYS, rollupRows } from './scenario-rollups.ts';
 import type { BenchContext } from './scenario-support.ts';
 import { loadAverage } from './machine-load.ts';
 import { ceilingRows, ingestRows, latencyRows, memoryRows, newThroughputState, throughputRowKeys } from './throughput-rows.ts';
@@ -69,6 +70,7 @@ export function expectedRowKeys(options: BenchOptions): string[] {
   if (has('cluster')) keys.push(...CLUSTER_ROW_KEYS);
   if (has('dashboard')) keys.push(...DASHBOARD_ROW_KEYS);
   if (has('alerts')) keys.push('alerts.none', 'alerts.rules');
+  if (has('rollups')) keys.push(...ROLLUP_ROW_KEYS);
   return keys;
 }
 
@@ -107,7 +109,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   if (options.profile) mkdirSync(ctx.profileDir, { recursive: true });
   const rows: Row[] = [];
   const has = (s: Scenario) => options.scenarios.includes(s);
-  const needsInflux = has('ceilings') || has('ingest') || has('history') || has('cluster');
+  const needsInflux = has('ceilings') || has('ingest') || has('history') || has('cluster') || has('rollups');
 
   try {
     if (needsInflux) {
@@ -198,6 +200,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         rows.push(errorRow('alerts.rules', scenario, ALERTS_MEASURES.rules(options.alertDevices), err, ALERTS_TARGET));
       }
     }
+
+    // — history tiers —
+    if (has('rollups')) rows.push(...(await rollupRows(ctx)));
   } finally {
     const influxd = activeInfluxd;
     activeInfluxd = null;
