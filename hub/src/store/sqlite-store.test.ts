@@ -120,6 +120,13 @@ describe('SQLite history tiers', () => {
       const minutes = await again.query({ deviceId: 'd', from: base, to: base + DAY, every: 60_000, agg: 'count', limit: 10_000 });
       expect(minutes.length).toBe(1440);
       expect(minutes.every((p) => p.value === 2)).toBe(true);
+      // a reading written again in an hour whose minutes are swept: the hour is computed from the readings
+      await again.write([{ deviceId: 'd', channel: 'c', time: base + 30_000, value: -5 }]);
+      const hours = await again.query({ deviceId: 'd', from: base, to: base + 2 * HOUR, every: HOUR, agg: 'min', limit: 10 });
+      expect(hours).toEqual([{ channel: 'c', time: base, value: -5 }, { channel: 'c', time: base + HOUR, value: 0 }]);
+      const side2 = new Database(path, { readonly: true });
+      expect(side2.prepare('SELECT n, lo FROM rollup_1h WHERE bucket = ?').get(base)).toEqual({ n: 120, lo: -5 });
+      side2.close();
       await again.close();
     });
   });
