@@ -62,7 +62,7 @@ export class DeviceSession {
 
   /**
    * `handlers` may be shared by many sessions (one object per endpoint); `peer` is this session's
-   * own, and defaults to handlers.peer.
+   * own (only its deviceId, ip and path are read), and defaults to handlers.peer.
    */
   constructor(private readonly link: DeviceLink, private readonly handlers: SessionHandlers, private readonly peer = handlers.peer) {
     this.via = handlers.strictSequence ? VIA[link.transport].strict : VIA[link.transport].loose;
@@ -178,7 +178,8 @@ export class DeviceSession {
     const peer = this.peer;
     const deviceId = this.device?.id ?? peer?.deviceId;
     const key = deviceId ?? peer?.path ?? peer?.ip ?? this.link.transport;
-    this.handlers.logLimiter[level](key, { ...peer, deviceId, transport: this.link.transport, ...fields }, message);
+    // fields picked, not spread: a transport may pass an object with more in it as the peer
+    this.handlers.logLimiter[level](key, { ip: peer?.ip, path: peer?.path, deviceId, transport: this.link.transport, ...fields }, message);
   }
 
   closed(): void {

@@ -73,6 +73,14 @@ const EARLIEST_TIME = Date.UTC(2000, 0, 1);
 const TYPE_NAMES: (ValueTypeName | undefined)[] = [];
 for (const [name, code] of Object.entries(ValueType)) TYPE_NAMES[code] = name as ValueTypeName;
 
+/** Channel lists kept once however many devices declare them; past this many, lists are not shared. */
+const MAX_SHARED_CHANNEL_LISTS = 1024;
+
+interface ChannelList {
+  list: ChannelDescriptor[];
+  byId: (ChannelDescriptor | undefined)[];
+}
+
 function channelsById(channels: readonly ChannelDescriptor[]): (ChannelDescriptor | undefined)[] {
   const byId = new Array<ChannelDescriptor | undefined>(channels.reduce((n, c) => Math.max(n, c.id + 1), 0)).fill(undefined);
   for (const c of channels) byId[c.id] = c;
@@ -127,6 +135,11 @@ interface Batch {
 
 export class Ingest {
   private readonly devices = new Map<string, DeviceState>();
+  /**
+   * Devices of one kind declare the same channels: each idle connection holding its own copy (the
+   * descriptors, their names and units, the index) cost about half a KiB.
+   */
+  private readonly channelLists = new Map<string, ChannelList>();
   private pending: Batch = { readings: [], acks: [] };
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
@@ -188,14 +201,25 @@ export class Ingest {
     }
     // Frames of this session still being written keep their place: the device's resends of them
     // are dropped as duplicates, and their ACK goes to whichever link is current when they land.
-    device.channels = channelsById(frame.channels);
-    await registry.updateHello(frame.deviceId, { firmware: frame.firmware, channels: frame.channels, session: frame.session });
+    const channels = this.sharedChannels(frame.channels);
+    device.channels = channels.byId;
+    await registry.updateHello(frame.deviceId, { firmware: frame.firmware, channels: channels.list, session: frame.session });
     link.maxFrame = frame.maxFrame || undefined; // [FP-4.1.5] every HELLO states it anew
-    const { replaced, counters } = await presence.connect(frame.deviceId, link, { firmware: frame.firmware, channels: frame.channels });
+    const { replaced, counters } = await presence.connect(frame.deviceId, link, { firmware: frame.firmware, channels: channels.list });
     device.counters = counters;
     replaced?.end('FP_ERR_REPLACED'); // [FP-6.5]
     link.send({ type: 'ack', ackedSeq: device.durableSeq, hubTime: this.now() }); // [FP-4.1.2]
     return device;
+  }
+
+  private sharedChannels(channels: ChannelDescriptor[]): ChannelList {
+    const key = JSON.stringify(channels.map((c) => [c.id, c.type, c.name, c.unit]));
+    let shared = this.channelLists.get(key);
+    if (!shared) {
+      shared = { list: channels, byId: channelsById(channels) };
+      if (this.channelLists.size < MAX_SHARED_CHANNEL_LISTS) this.channelLists.set(key, shared);
+    }
+    return shared;
   }
 
   /** A link went away. Only the device's current link marks it offline. */

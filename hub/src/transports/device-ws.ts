@@ -58,7 +58,8 @@ class DeviceConnection implements DeviceLink {
     private readonly endpoint: EndpointShared,
   ) {
     this.connectedAt = this.lastHeard = Date.now();
-    this.session = new DeviceSession(this, endpoint.handlers, { deviceId, ip });
+    // the connection is its own session's peer: it has the token's device id and the address
+    this.session = new DeviceSession(this, endpoint.handlers, this);
     this.budget = new DeviceBudget(endpoint.limits, this.lastHeard);
   }
 
