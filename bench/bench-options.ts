@@ -54,6 +54,8 @@ export interface BenchOptions {
   alertDevices: number;
   /** false: InfluxDB rows are skipped even when influxd is installed */
   influx: boolean;
+  /** false: no Node-RED peer rows (otherwise Node-RED is installed from the npm registry for them) */
+  nodeRed: boolean;
   /** write hub CPU profiles (node --cpu-prof) to resultsDir/profiles */
   profile: boolean;
   /** where hubs keep their data (the disk the embedded store is measured on) */
@@ -118,6 +120,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   dashboardIdleSeconds: 20,
   alertDevices: 1000,
   influx: true,
+  nodeRed: true,
   profile: false,
   dataRoot: tmpdir(),
   resultsDir: join(REPO_ROOT, 'bench', 'results'),
@@ -161,6 +164,8 @@ export const SMOKE_OPTIONS: Partial<BenchOptions> = {
   dashboardOnline: 3,
   dashboardIdleSeconds: 1,
   alertDevices: 20,
+  // the peer needs the npm registry; its flow is tested on its own (node-red-flow.test.ts)
+  nodeRed: false,
 };
 
 export const USAGE = `npm run bench -- [flags]
@@ -190,6 +195,8 @@ export const USAGE = `npm run bench -- [flags]
   --dashboard-idle S   dashboard: seconds the idle tab's traffic is counted (default ${DEFAULT_OPTIONS.dashboardIdleSeconds})
   --alert-devices N    alerts: devices streaming without rules, then with one rule each (default ${DEFAULT_OPTIONS.alertDevices})
   --no-influx          skip the InfluxDB rows even if influxd is installed
+  --no-node-red        skip the Node-RED peer rows (otherwise Node-RED 4 is installed from the npm
+                       registry into the temp dir on the first run, about a minute, and reused)
   --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
   --hub-batch-size N   hubs' readings per store write (default: the hub's own)
   --soak DURATION      soak run instead of the scenarios, e.g. 90s, 10m, 1h: ${SOAK_DEFAULT_DEVICES} devices (--devices)
@@ -283,6 +290,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--dashboard-idle': options.dashboardIdleSeconds = positive(flag, value(), false); break;
       case '--alert-devices': options.alertDevices = positive(flag, value()); break;
       case '--no-influx': options.influx = false; break;
+      case '--no-node-red': options.nodeRed = false; break;
       case '--profile': options.profile = true; break;
       case '--soak': options.soak = parseDuration(flag, value()); break;
       case '--soak-reconnect-every': options.soakReconnectEveryMs = parseDuration(flag, value(), true); break;

@@ -2,7 +2,7 @@
 // processes → a server that only counts), raw InfluxDB line protocol, and the embedded SQLite store
 // driven directly.
 import { frameSamples } from './bench-options.ts';
-import { startChild } from './children.ts';
+import { startChild, type Child } from './children.ts';
 import type { CeilingResult } from './store-ceiling-child.ts';
 import { cpuEach, cpuOver, machineBeforeMs, startLoadChildren, stopAll, type BenchContext } from './scenario-support.ts';
 import { sleep } from './stats.ts';
@@ -30,27 +30,39 @@ export interface RawWsResult {
  * messages it can take.
  */
 export async function rawWsCeiling(ctx: BenchContext, samples: number): Promise<RawWsResult> {
-  const { options } = ctx;
   const before = await machineBefore(machineBeforeMs(ctx));
   const server = await startChild<{ url: string }>(`raw-ws-server-${samples}`, 'raw-ws-server.ts', { logDir: ctx.logDir });
+  try {
+    return await pipelinedLoad(ctx, samples, `raw-ws-${samples}`, server.child, server.ready.url, before);
+  } finally {
+    await server.child.stop();
+  }
+}
+
+/**
+ * Drives `server` (a child answering `count` with its messages so far and `cpu`) with the
+ * pipelined generators and measures its CPU per message; the raw ceiling and the peers share it.
+ */
+export async function pipelinedLoad(ctx: BenchContext, samples: number, name: string, server: Child, url: string, before: MachineBefore): Promise<RawWsResult> {
+  const { options } = ctx;
   let load: Awaited<ReturnType<typeof startLoadChildren>> | null = null;
   try {
-    load = await startLoadChildren(ctx, `raw-ws-${samples}`, '', { prefix: 'raw-', from: 0, count: 0 }, options.loadProcs, { connections: options.devices, samples });
+    load = await startLoadChildren(ctx, name, '', { prefix: 'raw-', from: 0, count: 0 }, options.loadProcs, { connections: options.devices, samples });
     const perProc = Math.ceil(options.devices / options.loadProcs);
     const { frameBytes, samplesPerFrame } = load.ready[0];
-    await Promise.all(load.children.map((c) => c.call('rawConnect', { url: server.ready.url, connections: perProc })));
+    await Promise.all(load.children.map((c) => c.call('rawConnect', { url, connections: perProc })));
     await Promise.all(load.children.map((c) => c.call('rawStart', { bytes: frameBytes, window: options.window })));
     await sleep(options.warmSeconds * 1000);
-    const a = await server.child.call<{ at: number; messages: number }>('count');
+    const a = await server.call<{ messages: number }>('count');
     const t0 = performance.now();
     let serverCpu = 0;
     let during: MachineDuring | undefined;
     const loadCpu = await cpuEach(load.children, async () => {
-      serverCpu = await cpuOver([server.child], async () => {
+      serverCpu = await cpuOver([server], async () => {
         during = await machineDuring(() => sleep(options.seconds * 1000));
       });
     });
-    const b = await server.child.call<{ at: number; messages: number }>('count');
+    const b = await server.call<{ messages: number }>('count');
     const seconds = (performance.now() - t0) / 1000;
     await Promise.all(load.children.map((c) => c.call('rawStop')));
     const messagesPerSecond = (b.messages - a.messages) / seconds;
@@ -60,7 +72,7 @@ export async function rawWsCeiling(ctx: BenchContext, samples: number): Promise<
       loadCpu, pipeline: options.window, machine: { ...before, ...during! },
     };
   } finally {
-    await stopAll([server.child, ...(load?.children ?? [])]);
+    await stopAll(load?.children ?? []);
   }
 }
 

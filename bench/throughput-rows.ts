@@ -9,6 +9,7 @@ import { influxCeiling, influxShapeText, INFLUX_RAW_SHAPES, rawWsCeiling, sqlite
 import { runIngest, type IngestRun } from './scenario-ingest.ts';
 import { runLatency, type OpenLoopMax } from './scenario-latency.ts';
 import { runMemory } from './scenario-memory.ts';
+import { nodeRedPeer } from './node-red-peer.ts';
 import type { BenchContext } from './scenario-support.ts';
 
 export const THROUGHPUT_TARGETS = {
@@ -39,6 +40,7 @@ export function throughputRowKeys(options: BenchOptions): string[] {
   const has = (s: BenchOptions['scenarios'][number]) => options.scenarios.includes(s);
   if (has('ceilings') || has('ingest')) {
     keys.push(...options.samples.map((n) => `ceiling.raw-ws.${n}`), ...INFLUX_RAW_SHAPES.map(influxKey), 'ceiling.raw-sqlite', 'ceiling.raw-sqlite-interleaved');
+    if (options.nodeRed) keys.push(...options.samples.map((n) => `peer.node-red.${n}`));
   }
   if (has('ingest')) keys.push(...options.samples.map((n) => `ingest.decode-only.${n}`), 'ingest.embedded', 'ingest.influx');
   if (has('latency')) {
@@ -144,6 +146,40 @@ export async function ceilingRows(ctx: BenchContext, state: ThroughputState): Pr
     });
   } catch (err) {
     rows.push(errorRow('ceiling.raw-sqlite-interleaved', scenario, 'embedded store, direct, interleaved', err));
+  }
+  if (options.nodeRed) rows.push(...(await nodeRedRows(ctx, state)));
+  return rows;
+}
+
+async function nodeRedRows(ctx: BenchContext, state: ThroughputState): Promise<Row[]> {
+  const scenario = 'peer (Node-RED)';
+  const rows: Row[] = [];
+  for (const n of ctx.options.samples) {
+    const key = `peer.node-red.${n}`;
+    const measure = `Node-RED: websocket in → function decoding the frame → count, ${perFrame(n)}`;
+    try {
+      ctx.log(`peer: Node-RED, ${perFrame(n)}`);
+      const r = await nodeRedPeer(ctx, n);
+      const ws = state.rawWs.get(n);
+      rows.push({
+        key, scenario, measure,
+        values: { serverUsPerMessage: r.serverUsPerMessage, messagesPerSecond: r.messagesPerSecond, serverCpu: r.serverCpu, ...machineValues(r.machine) },
+        result: `${us(r.serverUsPerMessage)} Node-RED CPU/msg`,
+        reference: ws ? `bare ws ${us(ws.serverUsPerMessage)}/msg` : undefined,
+        ratio: ws ? r.serverUsPerMessage / ws.serverUsPerMessage : undefined, ratioStyle: 'times',
+        note: [
+          `Node-RED ${r.install.version}${r.install.installMs ? `, installed from npm in ${(r.install.installMs / 1000).toFixed(0)} s` : ''}`,
+          `${si(r.messagesPerSecond)} msg/s at its CPU ${percent(r.serverCpu)}; ${si(r.stats.readings)} readings decoded, ${r.stats.refused} frames refused`,
+          `same generators as the bare ws rows (${r.loadCpu.length} at ${cores(r.loadCpu)} CPU)`,
+          machineNote(r.machine),
+        ].join('; '),
+      });
+    } catch (err) {
+      const message = (err as Error).message;
+      // no registry, no peer: that is a fact about the machine, not a failure of the bench
+      if (message.startsWith('npm install')) rows.push(skippedRow(key, scenario, measure, message));
+      else rows.push(errorRow(key, scenario, measure, err));
+    }
   }
   return rows;
 }
