@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DeviceClient } from '../../device-sim/src/device-client.ts';
+import { builtInCommand, DeviceClient, type CommandAnswer } from '../../device-sim/src/device-client.ts';
+import type { CommandFrame } from '../src/protocol/index.ts';
+import { INFLUX_RETENTION_POLICY } from '../src/store/influx-store.ts';
+import { finalReportOf, onlineOf, startSim, summaryLines } from './support/device-sim-process.ts';
 import { TEST_CHANNELS, waitFor } from './support/hub-fixture.ts';
 import { startHaproxy, type Haproxy } from './support/haproxy.ts';
 import { startInfluxd } from './support/influxd.ts';
@@ -30,6 +33,7 @@ interface HubProcess {
   /** SIGTERM, and wait for the exit */
   stop(): Promise<number | null>;
   kill(): void;
+  readonly running: boolean;
 }
 
 function hubProcess(id: string, port: number, env: Record<string, string>): HubProcess {
@@ -51,13 +55,17 @@ function hubProcess(id: string, port: number, env: Record<string, string>): HubP
     },
     async stop() {
       const child = hub.child;
-      if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+      // a hub killed with SIGKILL has no exit code but a signal, and will not exit again
+      if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');
       return exited;
     },
     kill() {
-      if (hub.child && hub.child.exitCode === null) hub.child.kill('SIGKILL');
+      if (hub.running) hub.child!.kill('SIGKILL');
+    },
+    get running() {
+      return hub.child !== null && hub.child.exitCode === null && hub.child.signalCode === null;
     },
   };
   afterAll(() => {
@@ -88,9 +96,19 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
   let nats: NatsCluster;
   let stopInflux: (() => Promise<void>) | undefined;
   let proxy: Haproxy;
+  /** InfluxDB's base URL and the cluster's database in it */
+  let influx: { url: string; db: string };
   const hubs: HubProcess[] = [];
   const api = (base: string, path: string, init: RequestInit = {}) =>
     fetch(base + path, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...init.headers } });
+  /** Readings InfluxDB holds for each device whose id starts with `prefix`, counted by InfluxDB. */
+  const storedPerDevice = async (prefix: string): Promise<Map<string, number>> => {
+    const q = `SELECT count("value") FROM "${INFLUX_RETENTION_POLICY}"."readings" WHERE "device" =~ /^${prefix}/ GROUP BY "device"`;
+    const res = await fetch(`${influx.url}/query?${new URLSearchParams({ db: influx.db, q })}`);
+    if (res.status !== 200) throw new Error(`InfluxDB query: ${res.status} ${await res.text()}`);
+    const body = (await res.json()) as { results: { series?: { tags: { device: string }; values: [string, number][] }[] }[] };
+    return new Map((body.results[0].series ?? []).map((s) => [s.tags.device, s.values[0][1]]));
+  };
 
   beforeAll(async () => {
     pg = await startPostgres();
@@ -101,10 +119,11 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
       influxBase = influx.url;
       stopInflux = influx.stop;
     }
+    influx = { url: influxBase, db: `cluster_${process.pid}_${Date.now()}` };
     const env = {
       HUB_POSTGRES_URL: await pg.database('cluster'),
       HUB_NATS_URL: nats.urls,
-      INFLUX_URL: `${influxBase}/cluster_${process.pid}_${Date.now()}`,
+      INFLUX_URL: `${influx.url}/${influx.db}`,
     };
     for (const id of ['hub-a', 'hub-b', 'hub-c']) hubs.push(hubProcess(id, await freePort(), env));
     // several hubs starting at once migrate the schema safely
@@ -220,10 +239,20 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
       const temperature = (value: number) => [{ channel: 1, type: 'f32' as const, offset: 0, value }];
       const alerts = async (state: string) => ((await (await api(c.url, `/api/alerts?state=${state}&device=alarm-1`)).json()) as { alerts: { id: number; firedAt: string; resolvedAt: string | null }[] }).alerts;
 
+      // a dashboard on hub C, where the device never is
+      const live = new WebSocket(c.url.replace('http', 'ws') + '/ws/live', { headers: { authorization: `Bearer ${TOKEN}` } });
+      const messages: { type: string; deviceId?: string; readings?: unknown[]; alert?: { id: number; state: string } }[] = [];
+      live.on('message', (d) => messages.push(JSON.parse(String(d))));
+      await new Promise((resolve, reject) => { live.once('open', resolve); live.once('error', reject); });
+      live.send(JSON.stringify({ type: 'subscribe', devices: ['alarm-1'] }));
+      await waitFor(() => messages.some((m) => m.type === 'subscribed'), 'subscribed');
+
       const device = new DeviceClient({ hubUrl: a.url, deviceId: 'alarm-1', token, channels: TEST_CHANNELS });
       await device.connect();
       const t0 = Date.now() - 30_000;
       device.sendReadings(temperature(20), t0);
+      // hub C hears hub A before the alert can fire
+      await waitFor(() => messages.some((m) => m.type === 'readings' && m.deviceId === 'alarm-1'), 'a reading from hub A live on hub C');
       device.sendReadings(temperature(35), t0 + 1000);
       await device.waitAcked();
       await waitFor(async () => (await alerts('firing')).length === 1, 'the alert firing, fired on hub A');
@@ -257,6 +286,11 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
         return list.length === 2 && list.every((x) => x.status === 'succeeded') ? list : null;
       }, 'both actions answered');
       expect(commands!.map((x) => x.args.fired).sort()).toEqual([false, true]);
+      // the dashboard on hub C saw the alert fire (on hub A) and resolve (on hub B), each once
+      const seen = messages.filter((m) => m.type === 'alert' && m.deviceId === 'alarm-1').map((m) => m.alert!);
+      expect(seen.map((x) => x.state)).toEqual(['firing', 'resolved']);
+      expect(seen.every((x) => x.id === resolved.id)).toBe(true);
+      live.close();
       await device.close();
     } finally {
       receiver.closeAllConnections();
@@ -264,51 +298,130 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
     }
   }, 60_000);
 
-  it('a hub killed with SIGKILL: its devices reconnect through the load balancer to the others and resume with nothing lost or stored twice', async () => {
-    const ids = Array.from({ length: 30 }, (_, i) => `fleet-${i}`);
-    const devices: DeviceClient[] = [];
-    for (const id of ids) {
-      const res = await api(proxy.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id }) });
-      if (res.status !== 201) throw new Error(`provision ${id} through the load balancer: ${res.status} ${await res.text()}\n${proxy.output()}`);
-      const token = ((await res.json()) as { token: string }).token;
-      devices.push(new DeviceClient({ hubUrl: proxy.url, deviceId: id, token, channels: TEST_CHANNELS }));
-    }
-    const stops = devices.map(keepConnected);
-    const t0 = Date.now() - 120_000;
-    let n = 0;
-    const stream = setInterval(() => {
-      for (const d of devices) d.sendReadings([{ channel: 3, type: 'i32', offset: 0, value: n }], t0 + n);
-      n++;
-    }, 20);
+  it('a hub killed with SIGKILL under 300 device-sim devices streaming through the load balancer: its devices reconnect to the others and resume, and InfluxDB holds every reading each device made, once', async () => {
+    const fleet = 300;
+    const sim = startSim([
+      '--hub', proxy.url, '--token', TOKEN, '--devices', String(fleet), '--prefix', 'kill-', '--rate', '5', '--channels', 'counter',
+      '--connect-rate', '1000', '--summary-interval', '0.5', '--drain', '30', '--seed', '9',
+    ]);
+    const lines = () => {
+      if (sim.child.exitCode !== null) throw new Error(`device-sim exited ${sim.child.exitCode}:\n${sim.output()}\n${sim.stderr()}`);
+      return summaryLines(sim.output());
+    };
+    /** resolves once `more` summary lines (half a second each) came after the `after`th */
+    const linesAfter = (after: number, more: number, what: string) => waitFor(() => lines().length >= after + more, what, 20_000);
     try {
-      await waitFor(() => devices.every((d) => d.acked > 5), 'every device streaming');
-      // the devices the load balancer gave the victim are the ones that lose their connection
-      const dropped = new Set<string>();
-      for (const d of devices) d.once('close', () => dropped.add(d.options.deviceId));
+      await waitFor(() => lines().some((l) => onlineOf(l)[0] === fleet), `all ${fleet} devices online`, 30_000);
+      await linesAfter(lines().length, 2, 'a second of streaming');
+      const atKill = lines().length;
+      expect(lines().at(-1)).not.toContain('closes');
       const victim = hubs[0];
       victim.kill();
-      const ackedAtKill = devices.map((d) => d.acked);
-      // every device streams again: those on the victim reconnected through the others and resumed
-      await waitFor(() => devices.every((d, i) => d.acked > ackedAtKill[i] + 20), 'every device acknowledged again after the kill', 30_000);
-      expect(dropped.size).toBeGreaterThan(0);
-      expect(dropped.size).toBeLessThan(devices.length);
-      // and the survivors show every one online
+      // every device online again, after some of them closed: those on the victim came back through the others
+      await waitFor(() => lines().slice(atKill).some((l) => l.includes('closes') && onlineOf(l)[0] === fleet), 'every device online again after the kill', 30_000);
       const list = (await (await api(hubs[1].url, '/api/devices')).json()) as { id: string; online: boolean }[];
-      expect(list.filter((d) => ids.includes(d.id) && d.online)).toHaveLength(ids.length);
+      expect(list.filter((d) => d.id.startsWith('kill-') && d.online)).toHaveLength(fleet);
+      await linesAfter(lines().length, 2, 'a second of streaming after the move');
+      sim.interrupt();
+      expect(await sim.exited).toBe(0);
     } finally {
-      clearInterval(stream);
+      sim.kill();
+      if (!hubs[0].running) await hubs[0].start();
     }
-    await Promise.all(devices.map((d) => d.waitAcked(undefined, 30_000)));
-    stops.forEach((stop) => stop());
-    for (const [i, id] of ids.entries()) {
-      const res = await api(hubs[1].url, `/api/devices/${id}/readings?channel=count&from=${t0}&to=${t0 + 120_000}`);
-      const values = ((await res.json()).points as { value: number }[]).map((p) => p.value);
-      expect(values, id).toEqual(Array.from({ length: n }, (_, k) => k));
-      await devices[i].close();
-    }
-    // the killed hub comes back and joins again
-    await hubs[0].start();
+
+    const report = finalReportOf(sim.output());
+    const closed = Object.values(report.closes).reduce((a, b) => a + b, 0);
+    // the devices HAProxy gave the victim lost their connection, the others did not
+    expect(closed).toBeGreaterThan(0);
+    expect(closed).toBeLessThan(fleet);
+    // each of them connected again (closes while stopping are not counted), with no token refused
+    expect(report.connects).toBe(fleet + closed);
+    expect(report.refused).toBe(0);
+    // store-and-forward: what they made while away was sent after the reconnect; at exit every
+    // frame made was acknowledged, none kept, none dropped
+    expect(report.resent).toBeGreaterThan(0);
+    expect([report.acked, report.pending, report.dropped]).toEqual([report.frames, 0, 0]);
+    // Counted by InfluxDB itself. InfluxDB keeps one point per device, channel and time, and every
+    // frame a device makes has its own time (5 frames/s, one counter reading each): so a device's
+    // count is at most what it made, and the total equal to what the fleet made means every
+    // device's count is exactly its own: nothing lost, nothing stored twice.
+    const stored = await storedPerDevice('kill-');
+    expect(stored.size).toBe(fleet);
+    expect([...stored].filter(([, n]) => n === 0)).toEqual([]);
+    expect([...stored.values()].reduce((a, b) => a + b, 0)).toBe(report.readings);
   }, 120_000);
+
+  it('a hub killed with SIGKILL while commands to its devices wait for answers: each ends succeeded or timed-out, as a surviving hub shows, whichever hub armed its timer', async () => {
+    const [a, b, c] = hubs;
+    let moved = false;
+    const onCommand = (command: CommandFrame): CommandAnswer | null => {
+      switch (command.name) {
+        case 'hang': return null; // never answers
+        case 'accept': return { status: 'accepted', payload: '' }; // takes it on, never finishes
+        case 'later': return moved ? { status: 'succeeded', payload: command.args } : null; // answers only on the new hub
+        default: return builtInCommand(command);
+      }
+    };
+    const connectToA = async (id: string) => {
+      const token = ((await (await api(a.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id }) })).json()) as { token: string }).token;
+      const device = new DeviceClient({ hubUrl: a.url, deviceId: id, token, channels: TEST_CHANNELS, onCommand });
+      await device.connect();
+      return device;
+    };
+    // one device stays away after the kill, one reconnects through hub C
+    const away = await connectToA('inflight-away');
+    const mover = await connectToA('inflight-mover');
+    try {
+      const received = new Set<number>();
+      for (const d of [away, mover]) d.on('command', (command) => received.add(command.id));
+      const submit = async (hub: HubProcess, deviceId: string, name: string, timeoutMs: number) => {
+        const res = await api(hub.url, `/api/devices/${deviceId}/commands`, { method: 'POST', body: JSON.stringify({ name, args: { name }, timeoutMs }) });
+        expect(res.status).toBe(202);
+        return ((await res.json()) as { id: number }).id;
+      };
+      const statusOf = async (id: number, deviceId: string) =>
+        ((await (await api(c.url, `/api/devices/${deviceId}/commands/${id}`)).json()) as { status: string }).status;
+
+      const answered = await submit(b, 'inflight-away', 'ping', 3000);
+      await waitFor(async () => (await statusOf(answered, 'inflight-away')) === 'succeeded', 'a command answered before the kill');
+      // unanswered at the kill: one whose only timer was armed on the victim, one acknowledged by the
+      // device and timed on another hub, one the device answers only after it moved
+      const hang = await submit(a, 'inflight-away', 'hang', 3000);
+      const accepted = await submit(b, 'inflight-away', 'accept', 3000);
+      const later = await submit(a, 'inflight-mover', 'later', 20_000);
+      await waitFor(async () => received.has(hang) && received.has(later) && (await statusOf(accepted, 'inflight-away')) === 'acked', 'the commands at the devices');
+      expect(await statusOf(hang, 'inflight-away')).toBe('sent');
+      expect(await statusOf(later, 'inflight-mover')).toBe('sent');
+
+      a.kill();
+      await waitFor(() => !away.connected && !mover.connected, 'the devices cut off');
+      // submitted after the kill, while the shared presence still says the devices are on the victim
+      const lost = await submit(c, 'inflight-away', 'ping', 3000);
+      const resent = await submit(b, 'inflight-mover', 'ping', 20_000);
+      moved = true;
+      (mover.options as { hubUrl: string }).hubUrl = c.url;
+      await mover.connect();
+
+      const expected = new Map([
+        [answered, ['inflight-away', 'succeeded']], [hang, ['inflight-away', 'timed-out']], [accepted, ['inflight-away', 'timed-out']],
+        [lost, ['inflight-away', 'timed-out']], [later, ['inflight-mover', 'succeeded']], [resent, ['inflight-mover', 'succeeded']],
+      ]);
+      const final = new Set(['succeeded', 'failed', 'timed-out']);
+      let last = new Map<number, string>();
+      const statuses = await waitFor(async () => {
+        last = new Map(await Promise.all([...expected].map(async ([id, [deviceId]]) => [id, await statusOf(id, deviceId)] as const)));
+        return [...last.values()].every((s) => final.has(s)) ? last : null;
+      }, 'every command in a final state', 20_000).catch((err: Error) => {
+        throw new Error(`${err.message}; id → status: ${JSON.stringify(Object.fromEntries(last))}`);
+      });
+      expect(Object.fromEntries(statuses!)).toEqual(Object.fromEntries([...expected].map(([id, [, status]]) => [id, status])));
+    } finally {
+      await mover.close();
+      await away.close();
+      // the killed hub comes back for the cases after this one
+      if (!a.running) await a.start();
+    }
+  }, 60_000);
 
   it('SIGTERM drains a hub: its devices are closed with 1001 and move to the others', async () => {
     const ids = Array.from({ length: 12 }, (_, i) => `drain-${i}`);
