@@ -27,6 +27,8 @@ interface HubProcess {
   id: string;
   port: number;
   url: string;
+  /** removed by the suite once the hub has stopped */
+  dataDir: string;
   child: ChildProcess | null;
   output: string;
   start(): Promise<void>;
@@ -39,7 +41,7 @@ interface HubProcess {
 function hubProcess(id: string, port: number, env: Record<string, string>): HubProcess {
   const dataDir = mkdtempSync(join(tmpdir(), `cluster-${id}-`));
   const hub: HubProcess = {
-    id, port, url: `http://127.0.0.1:${port}`, child: null, output: '',
+    id, port, url: `http://127.0.0.1:${port}`, dataDir, child: null, output: '',
     async start() {
       const child = spawn(process.execPath, ['--import', 'tsx', 'hub/src/main.ts'], {
         cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,10 +70,6 @@ function hubProcess(id: string, port: number, env: Record<string, string>): HubP
       return hub.child !== null && hub.child.exitCode === null && hub.child.signalCode === null;
     },
   };
-  afterAll(() => {
-    hub.kill();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
   return hub;
 }
 
@@ -134,6 +132,7 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
   afterAll(async () => {
     await proxy?.stop();
     await Promise.all(hubs.map((h) => h.stop()));
+    for (const hub of hubs) rmSync(hub.dataDir, { recursive: true, force: true });
     await nats?.stop();
     await pg?.stop();
     await stopInflux?.();
