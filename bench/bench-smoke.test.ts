@@ -9,7 +9,9 @@ import { DEFAULT_OPTIONS, frameSamples, MAX_BENCH_SAMPLES, parseArgs, SCENARIOS,
 import { runningChildren } from './children.ts';
 import { formatTable, type Report } from './report.ts';
 import { expectedRowKeys, runBench } from './run-bench.ts';
+import { nodeRedInstalled, nodeRedPeer } from './node-red-peer.ts';
 import { clusterPartsMissing } from './scenario-cluster.ts';
+import type { BenchContext } from './scenario-support.ts';
 import { runSoakBench, SOAK_SUMMARY_KEYS } from './run-soak.ts';
 import { soakIntervalMs } from './scenario-soak.ts';
 
@@ -71,6 +73,17 @@ it.skipIf(clusterPartsMissing().length > 0)('cluster: ingest, live and commands 
   const failover = report.rows.find((r) => r.key === 'cluster.failover')!;
   if (!failover.skipped) expect(failover.values.devices, formatTable(report.rows)).toBe(SMOKE_OPTIONS.failoverDevices);
 }, 120_000);
+
+// the default run installs Node-RED from the npm registry; with an install at hand the peer runs here too
+it.skipIf(!nodeRedInstalled())('Node-RED peer: decodes every frame the generators wrote and refuses none', async () => {
+  const options: BenchOptions = { ...DEFAULT_OPTIONS, ...SMOKE_OPTIONS, resultsDir };
+  const ctx: BenchContext = { options, logDir: join(resultsDir, 'logs'), profileDir: join(resultsDir, 'profiles'), influxUrl: null, influxSkip: null, log: () => undefined };
+  const r = await nodeRedPeer(ctx, 10);
+  expect([r.stats.refused, r.stats.readings]).toEqual([0, r.stats.messages * 10]);
+  expect(r.stats.messages).toBeGreaterThan(0);
+  expect(Number.isFinite(r.serverUsPerMessage) && r.serverUsPerMessage > 0).toBe(true);
+  expect(runningChildren()).toEqual([]);
+}, 60_000);
 
 it('parses --samples as readings per frame: any from 1 to what fits one frame, the last for every other scenario', () => {
   const options = parseArgs(['--samples', '1,10,40,3']) as BenchOptions;

@@ -291,24 +291,34 @@ serveRpc({
 
   /**
    * Pipelined: every socket writes `window` messages at a time as one buffer, framed once up front
-   * (a client frame with an all-zero mask, so the payload goes as is), and the next buffer as soon
-   * as the kernel took the last. The generator does no per-message work at all, so the server's
-   * CPU per message, not the generator, is what the ceiling shows.
+   * (client frames with an all-zero mask, so the payload goes as is), each burst closed by a PING.
+   * The server's `ws` answers a PING once it has read everything before it, so `depth` bursts
+   * without their PONG bound what waits in the kernel's buffers: without that, a slow server is
+   * handed gigabytes on loopback and is still reading them long after the window. The generator
+   * does no per-message work at all, so the server's CPU per message is what the ceiling shows.
    */
-  rawStart(params: { bytes: number; window: number }) {
+  rawStart(params: { bytes: number; window: number; depth?: number }) {
     rawRunning = true;
+    const depth = params.depth ?? RAW_BURSTS_IN_FLIGHT;
     const messages = Array.from({ length: params.window }, (_, i) => maskedClientFrame(template.make(i + 1, Date.now())));
     if (template.bytes !== params.bytes) throw new Error(`raw message ${params.bytes} bytes, frame ${template.bytes}`);
-    const burst = Buffer.concat(messages);
+    const burst = Buffer.concat([...messages, clientFrameHeader(0, 0x89)]);
     for (const ws of rawSockets) {
       const socket = socketOf(ws);
+      let unanswered = 0;
       const refill = (): void => {
         if (!rawRunning || ws.readyState !== WebSocket.OPEN) return;
-        framesSent += params.window;
-        // not from the write callback itself: it can come on the same tick, and refilling from
-        // there would chain writes forever and starve all other I/O
-        socket.write(burst, () => setImmediate(refill));
+        socket.cork();
+        for (; unanswered < depth; unanswered++) {
+          framesSent += params.window;
+          socket.write(burst);
+        }
+        socket.uncork();
       };
+      ws.on('pong', () => {
+        unanswered--;
+        refill();
+      });
       refill();
     }
     return true;
@@ -321,10 +331,13 @@ serveRpc({
     return framesSent;
   },
 });
-/** RFC 6455 §5.2 header of a final binary client frame with a zero masking key. */
-function clientFrameHeader(length: number): Buffer {
-  if (length < 126) return Buffer.from([0x82, 0x80 | length, 0, 0, 0, 0]);
-  if (length < 0x1_0000) return Buffer.from([0x82, 0x80 | 126, length >> 8, length & 0xff, 0, 0, 0, 0]);
+/** Bursts of the raw ceiling a socket may have written before the server answered their PING. */
+const RAW_BURSTS_IN_FLIGHT = 4;
+
+/** RFC 6455 §5.2 header of a final client frame (binary unless `opcode` says) with a zero masking key. */
+function clientFrameHeader(length: number, opcode = 0x82): Buffer {
+  if (length < 126) return Buffer.from([opcode, 0x80 | length, 0, 0, 0, 0]);
+  if (length < 0x1_0000) return Buffer.from([opcode, 0x80 | 126, length >> 8, length & 0xff, 0, 0, 0, 0]);
   throw new Error(`${length}-byte raw message: longer than the bench frames`);
 }
 

@@ -25,14 +25,20 @@ export interface NodeRedInstall {
   installMs: number;
 }
 
+const MANIFEST = join(INSTALL_DIR, 'node_modules', 'node-red', 'package.json');
+
+/** Whether an earlier run left Node-RED installed (then no registry is needed). */
+export function nodeRedInstalled(): boolean {
+  return existsSync(MANIFEST);
+}
+
 let installed: Promise<NodeRedInstall> | null = null;
 
 /** Installs Node-RED once per run (and reuses an earlier run's); rejects with the reason it cannot. */
 export function installNodeRed(log: (line: string) => void): Promise<NodeRedInstall> {
   installed ??= (async () => {
-    const manifest = join(INSTALL_DIR, 'node_modules', 'node-red', 'package.json');
     let installMs = 0;
-    if (!existsSync(manifest)) {
+    if (!nodeRedInstalled()) {
       const started = performance.now();
       log(`peer: npm install ${NODE_RED_SPEC} into ${INSTALL_DIR}`);
       mkdirSync(INSTALL_DIR, { recursive: true });
@@ -47,7 +53,7 @@ export function installNodeRed(log: (line: string) => void): Promise<NodeRedInst
       }
       installMs = performance.now() - started;
     }
-    const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(MANIFEST, 'utf8')) as { version: string };
     return { dir: INSTALL_DIR, version, installMs };
   })();
   return installed;

@@ -7,6 +7,7 @@ import type { BenchOptions } from './bench-options.ts';
 import { stopAllChildren } from './children.ts';
 import { bytes, errorRow, ms, percent, si, type Report, type Row } from './report.ts';
 import { machineFacts } from './run-bench.ts';
+import { loadAverage } from './machine-load.ts';
 import { RSS_FLAT_PER_HOUR, runSoak, SOAK_DRAIN_MS, SOAK_SAMPLES_PER_FRAME, soakIntervalMs, type SoakResult, type SoakSample } from './scenario-soak.ts';
 import type { BenchContext } from './scenario-support.ts';
 
@@ -130,6 +131,8 @@ function summaryRows(scenario: string, r: SoakResult, series: readonly SoakSampl
 export async function runSoakBench(options: BenchOptions, log: (line: string) => void = () => undefined): Promise<SoakReport> {
   if (options.soak === undefined) throw new Error('runSoakBench needs options.soak');
   const startedAt = new Date().toISOString();
+  // before anything runs: the load the soak started in, not the one it left
+  const machine = machineFacts();
   const ctx: BenchContext = {
     options,
     logDir: join(options.resultsDir, 'logs'),
@@ -157,7 +160,7 @@ export async function runSoakBench(options: BenchOptions, log: (line: string) =>
   return {
     startedAt,
     finishedAt: new Date().toISOString(),
-    machine: machineFacts(),
+    machine: { ...machine, loadAverageAtEnd: loadAverage() },
     // only what shapes a soak: the other scenarios' sizes would read as if they applied
     options: {
       soak: options.soak, devices: options.devices, loadProcs: options.loadProcs,

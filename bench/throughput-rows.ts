@@ -85,7 +85,7 @@ export async function ceilingRows(ctx: BenchContext, state: ThroughputState): Pr
         result: `${us(r.serverUsPerMessage)} server CPU/msg`,
         note: [
           `${si(r.messagesPerSecond)} msg/s of ${r.messageBytes} bytes at server CPU ${percent(r.serverCpu)}`,
-          `${r.loadCpu.length} generators at ${cores(r.loadCpu)} CPU, ${r.connections} conns writing ${r.pipeline} pre-framed msgs at a time`,
+          `${r.loadCpu.length} generators at ${cores(r.loadCpu)} CPU, ${r.connections} conns, each with up to 4 bursts of ${r.pipeline} pre-framed msgs in flight (a PING closes each burst; its PONG frees the slot)`,
           machineNote(r.machine),
         ].join('; '),
       });
