@@ -6,13 +6,18 @@
 // every tier at once: no lag, no recovery after a crash. A batch is summed per (series, bucket) in
 // memory first, one upsert per bucket touched rather than per reading. A reading that replaces a
 // stored one cannot be taken out of a min or max: its buckets are computed again from the readings
-// (a minute from at most a minute of readings, an hour from its 60 minute buckets).
+// (a minute from at most a minute of readings, an hour from its 60 minute buckets, or from its
+// readings once the minute tier no longer holds them).
+//
+// Cost, measured on the store ceiling (5,000-reading batches, 2 busy cores): about 4 % more CPU per
+// reading when a batch holds runs of each device's readings, 8-12 % when it interleaves a fleet's
+// frames one by one (a batch then touches ~500 series, so ~1,000 upserts beside 5,000 inserts).
 //
 // `total` is NULL or ±Infinity when the bucket's sum overflowed; a mean over it is then read from
 // the readings, which scale the values first (see MEAN_SQL in sqlite-store.ts).
 //
-// Retention: buckets older than a tier's retention are deleted at open and every hour, one series at
-// a time along the primary key. Queries use a tier only from `now - retention` on, before which a
+// Retention: buckets older than a tier's retention are deleted at open and every hour, series by
+// series along the primary key, a few hundred series per transaction. Queries use a tier only from `now - retention` on, before which a
 // sweep may have taken buckets (raw readings are kept, so older ranges are still answered exactly).
 import type Database from 'better-sqlite3';
 import { ceilTo, floorTo, TIERS, type Tier, type TierSpan } from './pick-tier.ts';
