@@ -361,15 +361,17 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
         default: return builtInCommand(command);
       }
     };
-    const connectToA = async (id: string) => {
+    const provisionOnA = async (id: string) => {
       const token = ((await (await api(a.url, '/api/devices', { method: 'POST', body: JSON.stringify({ id }) })).json()) as { token: string }).token;
-      const device = new DeviceClient({ hubUrl: a.url, deviceId: id, token, channels: TEST_CHANNELS, onCommand });
-      await device.connect();
-      return device;
+      return new DeviceClient({ hubUrl: a.url, deviceId: id, token, channels: TEST_CHANNELS, onCommand });
     };
-    // one device stays away after the kill, one reconnects through hub C
-    const away = await connectToA('inflight-away');
-    const mover = await connectToA('inflight-mover');
+    // one device stays away after the kill, one reconnects through hub C, and one is offline until
+    // after the kill, when it first connects through hub B
+    const away = await provisionOnA('inflight-away');
+    const mover = await provisionOnA('inflight-mover');
+    const late = await provisionOnA('inflight-late');
+    await away.connect();
+    await mover.connect();
     try {
       const received = new Set<number>();
       for (const d of [away, mover]) d.on('command', (command) => received.add(command.id));
@@ -391,6 +393,9 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
       await waitFor(async () => received.has(hang) && received.has(later) && (await statusOf(accepted, 'inflight-away')) === 'acked', 'the commands at the devices');
       expect(await statusOf(hang, 'inflight-away')).toBe('sent');
       expect(await statusOf(later, 'inflight-mover')).toBe('sent');
+      // queued on the victim for a device that is offline
+      const queued = await submit(a, 'inflight-late', 'ping', 20_000);
+      expect(await statusOf(queued, 'inflight-late')).toBe('queued');
 
       a.kill();
       await waitFor(() => !away.connected && !mover.connected, 'the devices cut off');
@@ -400,10 +405,13 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
       moved = true;
       (mover.options as { hubUrl: string }).hubUrl = c.url;
       await mover.connect();
+      (late.options as { hubUrl: string }).hubUrl = b.url;
+      await late.connect();
 
       const expected = new Map([
         [answered, ['inflight-away', 'succeeded']], [hang, ['inflight-away', 'timed-out']], [accepted, ['inflight-away', 'timed-out']],
         [lost, ['inflight-away', 'timed-out']], [later, ['inflight-mover', 'succeeded']], [resent, ['inflight-mover', 'succeeded']],
+        [queued, ['inflight-late', 'succeeded']],
       ]);
       const final = new Set(['succeeded', 'failed', 'timed-out']);
       let last = new Map<number, string>();
@@ -415,8 +423,7 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
       });
       expect(Object.fromEntries(statuses!)).toEqual(Object.fromEntries([...expected].map(([id, [, status]]) => [id, status])));
     } finally {
-      await mover.close();
-      await away.close();
+      await Promise.all([away, mover, late].map((d) => d.close()));
       // the killed hub comes back for the cases after this one
       if (!a.running) await a.start();
     }
