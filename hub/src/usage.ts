@@ -16,12 +16,17 @@ message naming the variable.
       bind address
   HUB_DATA_DIR                  default ./data
       embedded store (readings.db), device registry (registry.db), command log (commands.db),
-      outage spool (spool/), dashboard sessions (sessions.db), operator token (admin-token)
+      outage spool (spool/), dashboard sessions (sessions.db), alerts (alerts.db), operator token
+      (admin-token)
   INFLUX_URL                    unset
       e.g. http://127.0.0.1:8086/telemetry (database in the path; user:password in the URL are
       sent as basic auth). When set, readings go to InfluxDB instead of the embedded store
   INFLUX_RETENTION              default INF
       duration of the telemetry_rp retention policy, e.g. 30d
+  HUB_ROLLUP_MINUTE_RETENTION   default 90d
+      how long the 1-minute history tier keeps its buckets, e.g. 30d; INF keeps forever
+  HUB_ROLLUP_HOUR_RETENTION     default 260w
+      how long the 1-hour history tier keeps its buckets, e.g. 52w; INF keeps forever
   HUB_ADMIN_TOKEN               generated on first start, printed once, kept in the data dir
       operator token for the REST API, /ws/live and the dashboard (at least 16 characters)
   HUB_METRICS_TOKEN             unset
@@ -31,7 +36,7 @@ message naming the variable.
       and INFLUX_URL too
   HUB_POSTGRES_URL              unset
       cluster mode: postgres://user:password@host:5432/database for the shared registry, tokens,
-      sessions, commands and presence
+      sessions, commands, presence and alerts
   HUB_ID                        host name-port
       this hub's name among the others in cluster mode
   HUB_TLS_CERT, HUB_TLS_KEY     unset
