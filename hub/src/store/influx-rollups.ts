@@ -14,6 +14,9 @@
 // read again, the store computes that span of the tiers itself after the write (`backfillStatements`),
 // for the devices in the batch, before the write resolves. A crash between the two leaves those
 // buckets without the late readings; the hub acknowledges no reading before the write resolves.
+// Measured on a busy 2-core machine: that is ~100 ms a write whatever its size, so late readings
+// went in at 25-30k/s in 5,000-reading writes (recent ones at ~250k/s) and 90-100k/s in 20,000;
+// the outage spool replays in 20,000-reading writes for it (open-store.ts).
 //
 // A bucket whose sum overflows (values beyond ±1e296) cannot be written (InfluxDB stores no
 // infinity) and would be missing from the tier: such readings also leave a point in `unsummable`,
