@@ -40,9 +40,10 @@ class Reader {
   u16(): number { return this.view.getUint16(this.take(2), true); }
   u32(): number { return this.view.getUint32(this.take(4), true); }
   u64(): number {
-    const value = this.view.getBigUint64(this.take(8), true);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) bad('time does not fit in 53 bits');
-    return Number(value);
+    const at = this.take(8);
+    const hi = this.view.getUint32(at + 4, true);
+    if (hi > 0x1fffff) bad('time does not fit in 53 bits');
+    return hi * 0x100000000 + this.view.getUint32(at, true);
   }
   str(lengthBytes: 1 | 2, max: number, what: string): string {
     const n = lengthBytes === 1 ? this.u8() : this.u16();
@@ -274,7 +275,12 @@ class Writer {
   i32(v: number): void { this.view.setInt32(this.pos, v, true); this.pos += 4; }
   f32(v: number): void { this.view.setFloat32(this.pos, v, true); this.pos += 4; }
   f64(v: number): void { this.view.setFloat64(this.pos, v, true); this.pos += 8; }
-  u64(v: number): void { this.view.setBigUint64(this.pos, BigInt(v), true); this.pos += 8; }
+  // two u32 halves, not a BigInt: every ACK carries a u64, and a BigInt per ACK showed in profiles
+  u64(v: number): void {
+    this.view.setUint32(this.pos, v % 0x100000000, true);
+    this.view.setUint32(this.pos + 4, Math.floor(v / 0x100000000), true);
+    this.pos += 8;
+  }
   raw(b: Uint8Array): void { this.bytes.set(b, this.pos); this.pos += b.length; }
   finish(type: number, flags: number, seq: number): Uint8Array {
     const length = this.bytes.length - HEADER_SIZE - CHECKSUM_SIZE;
@@ -286,6 +292,13 @@ class Writer {
     this.view.setUint16(HEADER_SIZE + length, crc16(this.bytes, 0, HEADER_SIZE + length), true);
     return this.bytes;
   }
+}
+
+function putU32(bytes: Uint8Array, at: number, v: number): void {
+  bytes[at] = v & 0xff;
+  bytes[at + 1] = (v >>> 8) & 0xff;
+  bytes[at + 2] = (v >>> 16) & 0xff;
+  bytes[at + 3] = v >>> 24;
 }
 
 function utf8(text: string, max: number, what: string): Uint8Array {
@@ -365,11 +378,21 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return w.finish(FrameType.READINGS, baseTime === undefined ? 0 : FLAG_ABS_TIME, uint(frame.seq, 32, 'seq'));
     }
     case 'ack': {
-      const w = new Writer(12);
-      w.u32(uint(frame.ackedSeq, 32, 'acked seq'));
-      if (!Number.isSafeInteger(frame.hubTime) || frame.hubTime < 0) bad(`hub time ${frame.hubTime} is not a u64 ms count`);
-      w.u64(frame.hubTime);
-      return w.finish(FrameType.ACK, 0, 0);
+      // The frame the hub sends most: written byte by byte, without a Writer and its DataView.
+      const ackedSeq = uint(frame.ackedSeq, 32, 'acked seq');
+      const { hubTime } = frame;
+      if (!Number.isSafeInteger(hubTime) || hubTime < 0) bad(`hub time ${hubTime} is not a u64 ms count`);
+      const bytes = new Uint8Array(HEADER_SIZE + 12 + CHECKSUM_SIZE);
+      bytes[0] = PROTOCOL_VERSION;
+      bytes[1] = FrameType.ACK;
+      bytes[8] = 12; // [FP-3.1] payload length, u16
+      putU32(bytes, HEADER_SIZE, ackedSeq);
+      putU32(bytes, HEADER_SIZE + 4, hubTime % 0x100000000);
+      putU32(bytes, HEADER_SIZE + 8, Math.floor(hubTime / 0x100000000));
+      const crc = crc16(bytes, 0, HEADER_SIZE + 12);
+      bytes[HEADER_SIZE + 12] = crc & 0xff;
+      bytes[HEADER_SIZE + 13] = crc >> 8;
+      return bytes;
     }
     case 'command': {
       const name = utf8(frame.name, MAX_NAME, 'command name');
