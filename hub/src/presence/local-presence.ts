@@ -22,6 +22,17 @@ export interface LocalPresenceOptions {
 export function createLocalPresence(options: LocalPresenceOptions): Presence {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
+  // seen()'s last lookup, and the clock it reads once per turn of the event loop
+  let lastId: string | null = null;
+  let lastEntry: Entry | undefined;
+  let clock: number | null = null;
+  const tick = () => {
+    clock = null;
+  };
+  const forgetLookup = () => {
+    lastId = null;
+    lastEntry = undefined;
+  };
   const snapshot = (e: Entry): DeviceStatus => ({
     online: e.link !== null, lastSeen: e.lastSeen, firmware: e.firmware, channels: e.channels, counters: { ...e.counters },
   });
@@ -32,6 +43,7 @@ export function createLocalPresence(options: LocalPresenceOptions): Presence {
       if (!entry) {
         entry = { link: null, lastSeen: null, firmware: null, channels: [], counters: emptyCounters() };
         entries.set(deviceId, entry);
+        forgetLookup();
       }
       const replaced = entry.link !== link ? entry.link : null;
       const wasOnline = entry.link !== null;
@@ -53,8 +65,20 @@ export function createLocalPresence(options: LocalPresenceOptions): Presence {
       options.live.publish({ type: 'status', deviceId, online: false, at: now() });
     },
     seen(deviceId) {
-      const entry = entries.get(deviceId);
-      if (entry) entry.lastSeen = now();
+      // called for every frame: frames of one socket read come from one device, and every frame
+      // of a turn of the event loop arrived at the same moment as far as "last seen" goes
+      let entry = lastEntry;
+      if (lastId !== deviceId) {
+        entry = entries.get(deviceId);
+        lastId = deviceId;
+        lastEntry = entry;
+      }
+      if (!entry) return;
+      if (clock === null) {
+        clock = now();
+        setImmediate(tick);
+      }
+      entry.lastSeen = clock;
     },
     linkOf(deviceId) {
       return entries.get(deviceId)?.link ?? null;
@@ -70,6 +94,7 @@ export function createLocalPresence(options: LocalPresenceOptions): Presence {
       const entry = entries.get(deviceId);
       if (entry?.link) options.onlineGauge?.dec();
       entries.delete(deviceId);
+      forgetLookup();
     },
     async close() {
       // nothing outlives the process: no timers, nothing shared
