@@ -32,7 +32,8 @@ function where(url: string, line: number): string {
   if (!url) return '';
   const path = url.replace(/^file:\/\//, '');
   const short = path.includes('/node_modules/') ? path.slice(path.lastIndexOf('/node_modules/') + 14) : relative(REPO_ROOT, path);
-  return `${short}:${line + 1}`;
+  // tsx hands V8 the project's files transformed onto one line: a line number there says nothing
+  return line > 0 ? `${short}:${line + 1}` : short;
 }
 
 export function summarise(profile: Profile, top = 25): string {
