@@ -16,8 +16,15 @@ import { Ingest } from './ingest.ts';
 
 class MemoryStore implements ReadingStore {
   readings: Reading[] = [];
-  writes = 0;
-  async write(readings: readonly Reading[]) { this.writes++; this.readings.push(...readings); }
+  /** batch sizes, in the order their writes started */
+  writes: number[] = [];
+  /** while set, writes wait for it */
+  gate: Promise<void> | null = null;
+  async write(readings: readonly Reading[]) {
+    this.writes.push(readings.length);
+    await this.gate;
+    this.readings.push(...readings);
+  }
   async query() { return []; }
   async ping() {}
   async close() {}
@@ -46,7 +53,7 @@ describe('flush when a device window is full [FP-5.6]', () => {
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const registry = createSqliteRegistry({ path: join(dir, 'registry.db') });
     cleanups.push(() => registry.close());
-    for (const id of ['a', 'b']) await registry.create({ id, name: id, tokenHash: null, transport: 'ws' });
+    for (const id of ['a', 'b', 'c']) await registry.create({ id, name: id, tokenHash: null, transport: 'ws' });
     const live = createLocalLiveBus();
     const store = new MemoryStore();
     // a flush interval no test waits for: only a full batch or a full window flushes here
@@ -71,15 +78,14 @@ describe('flush when a device window is full [FP-5.6]', () => {
     for (let seq = 1; seq <= 31; seq++) ingest.readings(a.device, reading(seq), via);
     for (let seq = 1; seq <= 5; seq++) ingest.readings(b.device, reading(seq), via);
     await settle();
-    expect(store.writes).toBe(0);
+    expect(store.writes).toEqual([]);
     expect(a.link.acks).toEqual([]);
 
     ingest.readings(a.device, reading(32), via);
     await vi.waitFor(() => expect(a.link.acks).toEqual([32]));
     // the other device's frames went with the same batch
     expect(b.link.acks).toEqual([5]);
-    expect(store.writes).toBe(1);
-    expect(store.readings).toHaveLength(37);
+    expect(store.writes).toEqual([37]);
   });
 
   it('past the window, only the frame that fills it flushes: a device with a larger window does not make a batch of every frame', async () => {
@@ -90,10 +96,30 @@ describe('flush when a device window is full [FP-5.6]', () => {
     for (let seq = 5; seq <= 7; seq++) ingest.readings(a.device, reading(seq), via);
     await vi.waitFor(() => expect(a.link.acks).toEqual([4]));
     await settle();
-    expect(store.writes).toBe(1);
+    expect(store.writes).toEqual([4]);
     // 3 unacknowledged now: one more fills the window again
     ingest.readings(a.device, reading(8), via);
     await vi.waitFor(() => expect(a.link.acks).toEqual([4, 8]));
-    expect(store.writes).toBe(2);
+    expect(store.writes).toEqual([4, 4]);
+  });
+
+  it('a window filled while the store writes waits for that write, then everything that came meanwhile goes in one batch', async () => {
+    const { ingest, store, hello } = await setup(4);
+    const [a, b, c] = [await hello('a'), await hello('b'), await hello('c')];
+    let open!: () => void;
+    store.gate = new Promise((resolve) => (open = resolve));
+    for (let seq = 1; seq <= 4; seq++) ingest.readings(a.device, reading(seq), via);
+    await settle();
+    expect(store.writes).toEqual([4]);
+    for (let seq = 1; seq <= 4; seq++) ingest.readings(b.device, reading(seq), via);
+    for (let seq = 1; seq <= 2; seq++) ingest.readings(c.device, reading(seq), via);
+    await settle();
+    expect(store.writes).toEqual([4]);
+    store.gate = null;
+    open();
+    await vi.waitFor(() => expect(c.link.acks).toEqual([2]));
+    expect(a.link.acks).toEqual([4]);
+    expect(b.link.acks).toEqual([4]);
+    expect(store.writes).toEqual([4, 6]);
   });
 });
