@@ -29,6 +29,9 @@ describe('config', () => {
     expect(() => loadConfig({ HUB_TLS_CERT: 'cert.pem' })).toThrow(/HUB_TLS_KEY/);
     expect(loadConfig({ HUB_TLS_CERT: '/c.pem', HUB_TLS_KEY: '/k.pem' }).tls).toEqual({ certFile: '/c.pem', keyFile: '/k.pem' });
     expect(loadConfig({ INFLUX_RETENTION: '30d' }).influxRetention).toBe('30d');
+    expect(loadConfig({ HUB_QUERY_TIMEOUT_MS: '2500' }).queryTimeoutMs).toBe(2500);
+    expect(loadConfig({}).queryTimeoutMs).toBe(10_000);
+    expect(() => loadConfig({ HUB_QUERY_TIMEOUT_MS: '5' })).toThrow(/HUB_QUERY_TIMEOUT_MS=5/);
   });
 
   it('refuses an operator token shorter than 16 characters or with white space', () => {

@@ -50,6 +50,8 @@ export interface HubOptions {
   heartbeatTimeoutMs: number;
   /** most points one history response returns */
   maxQueryPoints: number;
+  /** HUB_QUERY_TIMEOUT_MS: a history query running longer (waiting for a reader included) gets 504 HUB_ERR_QUERY_TIMEOUT */
+  queryTimeoutMs: number;
   /** a /ws/live client with more bytes than this waiting gets coalesced updates */
   liveCoalesceBytes: number;
   /** a /ws/live client backed up this long is closed (4008) */
@@ -115,6 +117,7 @@ export const DEFAULTS: HubOptions = {
   heartbeatIntervalMs: 2000,
   heartbeatTimeoutMs: 6000,
   maxQueryPoints: 100_000,
+  queryTimeoutMs: 10_000,
   liveCoalesceBytes: 1024 * 1024,
   liveStuckMs: 10_000,
   commandQueueTtlMs: 60 * 60_000,
@@ -263,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     tierRetention: tierRetention(env),
     adminToken: adminToken(env.HUB_ADMIN_TOKEN),
     serial: parseSerial(env.HUB_SERIAL ?? ''),
+    queryTimeoutMs: integer(env, 'HUB_QUERY_TIMEOUT_MS', DEFAULTS.queryTimeoutMs, 100, 600_000),
     spoolMaxBytes: integer(env, 'HUB_SPOOL_MAX_BYTES', DEFAULTS.spoolMaxBytes, 0, Number.MAX_SAFE_INTEGER),
     logLevel: env.HUB_LOG_LEVEL || DEFAULTS.logLevel,
     maxFramesPerSecond: integer(env, 'HUB_MAX_FRAMES_PER_SECOND', DEFAULTS.maxFramesPerSecond, 1, 10_000_000),

@@ -192,6 +192,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   const app = createApp({
     registry, ingest, presence, store, metrics, log, health, auth,
     maxQueryPoints: options.maxQueryPoints,
+    queryTimeoutMs: options.queryTimeoutMs,
     maxDevices: options.maxDevices,
     commands: { service: commands, commandLog },
     consoleOf: (id) => serial?.consoleOf(id),

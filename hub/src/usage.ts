@@ -27,6 +27,8 @@ message naming the variable.
       how long the 1-minute history tier keeps its buckets, e.g. 30d; INF keeps forever
   HUB_ROLLUP_HOUR_RETENTION     default 260w
       how long the 1-hour history tier keeps its buckets, e.g. 52w; INF keeps forever
+  HUB_QUERY_TIMEOUT_MS          default 10000
+      a history query running longer (waiting for a free reader included) gets 504
   HUB_ADMIN_TOKEN               generated on first start, printed once, kept in the data dir
       operator token for the REST API, /ws/live and the dashboard (at least 16 characters)
   HUB_METRICS_TOKEN             unset

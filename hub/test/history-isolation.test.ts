@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelDescriptor, Sample } from '../src/protocol/index.ts';
 import { createSqliteStore } from '../src/store/sqlite-store.ts';
-import { createThreadedSqliteStore } from '../src/store/threaded-sqlite-store.ts';
 import { startInfluxd } from './support/influxd.ts';
 import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
 import { hasRealPart } from './support/real-parts.ts';
@@ -104,8 +103,8 @@ describe('a history query past its bound', () => {
   let hub: TestHub;
   beforeAll(async () => {
     const dataDir = await seededDataDir();
-    // the hub's own store, with a bound no store can aggregate 300,000 readings within
-    hub = await startTestHub({ dataDir, store: createThreadedSqliteStore({ path: join(dataDir, 'readings.db'), queryTimeoutMs: 5 }) });
+    // a bound (HUB_QUERY_TIMEOUT_MS) no store can aggregate 300,000 readings within
+    hub = await startTestHub({ dataDir, queryTimeoutMs: 5 });
     await hub.provision('heavy');
   }, 60_000);
   afterAll(async () => {

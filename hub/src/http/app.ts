@@ -40,6 +40,8 @@ export interface AppOptions {
   log: Logger;
   auth: OperatorAuth;
   maxQueryPoints: number;
+  /** bound on each history query (default: the store's own, 10 s) */
+  queryTimeoutMs?: number;
   maxDevices: number;
   /** the store's health; the app adds what ingest saw the store refuse */
   health(): Promise<Health>;
@@ -195,7 +197,7 @@ export function createApp(options: AppOptions): Hono {
     const { query, format } = parseHistoryParams(id, new URL(c.req.url).searchParams, { now: Date.now(), maxPoints: options.maxQueryPoints });
     let points: ReadingPoint[];
     try {
-      points = await store.query(query);
+      points = await store.query(options.queryTimeoutMs === undefined ? query : { ...query, timeoutMs: options.queryTimeoutMs });
     } catch (err) {
       // the store's QueryTimeoutError: the query ran past its bound, the store itself is fine
       if ((err as { code?: unknown } | null)?.code === 'STORE_QUERY_TIMEOUT') {
