@@ -1,6 +1,7 @@
 // Command-line flags of `npm run bench`, with the defaults sized to finish in minutes on 2 cores
-// (each scenario in 2 minutes at most; cluster in about 1.5), `--quick` for a first look, and the
-// tiny preset the smoke test uses.
+// (each scenario in 2 minutes at most, except the ceilings: about 3 with three frame sizes, three
+// InfluxDB write shapes and the Node-RED peer; cluster in about 1.5), `--quick` for a first look,
+// and the tiny preset the smoke test uses.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_PAYLOAD } from '../hub/src/protocol/index.ts';
