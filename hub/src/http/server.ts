@@ -130,19 +130,28 @@ export function createHubServer(options: HubServerOptions): Server {
     }
     httpConnections.set(ip, open + 1);
     counted.add(socket);
-    socket.once('close', () => uncount(socket));
+    socket.on('close', uncountOnClose);
   });
+  // Listeners shared by every connection (they read the socket from `this`): a closure per
+  // connection would keep the upgrade's whole scope, its timer included, alive for as long as the
+  // WebSocket lives — about half a KiB per idle device at 10k.
+  function uncountOnClose(this: Socket): void {
+    uncount(this);
+  }
 
   server.on('upgrade', function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
     // From here the WebSocket endpoints count this connection (once it is open), not the HTTP limit.
     uncount(socket as Socket);
-    socket.on('error', () => socket.destroy());
-    const timer = setTimeout(() => {
+    socket.on('error', destroyOnError);
+    let timer: NodeJS.Timeout | null = setTimeout(() => {
       countRejected('HUB_ERR_UPGRADE_TIMEOUT');
       socket.destroy();
     }, options.upgradeTimeoutMs);
     timer.unref();
-    const done = () => clearTimeout(timer);
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+    };
     try {
       const url = requestUrl(req.url);
       if (!url) return void (done(), rejectUpgrade(socket, 'HUB_ERR_BAD_REQUEST', 'not a valid request target'));
@@ -159,6 +168,10 @@ export function createHubServer(options: HubServerOptions): Server {
       upgradeFailed(err, socket);
     }
   });
+
+  function destroyOnError(this: Duplex): void {
+    this.destroy();
+  }
 
   function upgradeFailed(err: unknown, socket: Duplex): void {
     log.error({ err }, 'upgrade failed');
