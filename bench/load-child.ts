@@ -65,9 +65,10 @@ let latencies: number[] = [];
 // send times of unacknowledged frames, per device, by seq
 const sendTimes = new Map<BenchDevice, Map<number, number>>();
 let stopSending: (() => void) | null = null;
-// Closed-loop readings are stamped on a synthetic per-device timeline starting a day back: times
-// stay unique per series (so counting back is exact) and never run ahead of the hub's clock.
-const timelineStart = Date.now() - 24 * 3_600_000;
+// Closed-loop readings are stamped on a synthetic per-device timeline, by default starting a day
+// back: times stay unique per series (so counting back is exact) and never run ahead of the hub's
+// clock. `closedLoop` can start it closer to now, as live devices stamp their readings.
+let timelineStart = Date.now() - 24 * 3_600_000;
 let maxSeq = 0;
 let connectedUpTo = 0;
 let openTimeFrom = Infinity;
@@ -141,8 +142,10 @@ serveRpc({
    * a socket's backlog in one go anyway, so its batches hold runs of one device's frames whether
    * they were sent in bursts or not; bursts keep the generator's syscalls (and CPU) low, which
    * on 2 cores is CPU taken from the hub.
+   * `startBackMs`: the timeline starts this long before now instead of a day back.
    */
-  closedLoop(params: { window: number }) {
+  closedLoop(params: { window: number; startBackMs?: number }) {
+    if (params.startBackMs !== undefined) timelineStart = Date.now() - params.startBackMs;
     let stopped = false;
     const refill = (device: BenchDevice) => {
       device.cork();
