@@ -479,6 +479,9 @@ describe.runIf(parts.every((p) => hasRealPart(p)))('cluster mode', () => {
       await waitFor(() => device.acked > acked + 20, 'acknowledged with a NATS node gone');
       pg.kill();
       await waitFor(async () => ((await (await fetch(`${hubs[2].url}/healthz`)).json()) as { status: string }).status === 'degraded', 'degraded without PostgreSQL');
+      // REST calls that need PostgreSQL say so, and may be retried
+      const refused = await api(hubs[2].url, '/api/devices');
+      expect({ status: refused.status, code: ((await refused.json()) as { error: { code: string } }).error.code }).toEqual({ status: 503, code: 'HUB_ERR_UNAVAILABLE' });
       acked = device.acked;
       await waitFor(() => device.acked > acked + 20, 'acknowledged with PostgreSQL down');
       await pg.start();

@@ -18,7 +18,7 @@ import type { CommandService } from '../commands/command-service.ts';
 import { clientAddress } from './client-address.ts';
 import { mountCommandRoutes } from './command-routes.ts';
 import { parseHistoryParams } from './history-query.ts';
-import { HttpError } from './http-error.ts';
+import { HttpError, isConnectionFailure } from './http-error.ts';
 import type { DeviceView, HistoryResponse } from './wire.ts';
 
 export interface Health extends StoreHealth {
@@ -65,6 +65,10 @@ export function createApp(options: AppOptions): Hono {
       // The rest of a refused body is not read: end the connection rather than leave it stalled.
       if (err.code === 'HUB_ERR_TOO_LARGE') c.header('connection', 'close');
       return c.json(err.toJSON(), err.status);
+    }
+    if (isConnectionFailure(err)) {
+      log.warn({ err, path: c.req.path }, 'request failed: shared state unreachable');
+      return c.json(new HttpError('HUB_ERR_UNAVAILABLE', 'shared state (PostgreSQL) did not answer; retry').toJSON(), 503);
     }
     log.error({ err, path: c.req.path }, 'request failed');
     return c.json(new HttpError('HUB_ERR_INTERNAL', 'internal error').toJSON(), 500);

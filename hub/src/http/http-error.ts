@@ -16,6 +16,8 @@ export const HttpErrorCode = {
   HUB_ERR_TOO_MANY_ATTEMPTS: 429,
   HUB_ERR_LIMIT: 403,
   HUB_ERR_STORE_UNAVAILABLE: 503,
+  /** cluster mode: PostgreSQL, which holds the registry, commands and alerts, did not answer */
+  HUB_ERR_UNAVAILABLE: 503,
   HUB_ERR_QUERY_TIMEOUT: 504,
   HUB_ERR_INTERNAL: 500,
   /** only counted: an upgrade that did not become a WebSocket in time is closed without an answer */
@@ -39,4 +41,20 @@ export class HttpError extends Error {
   toJSON() {
     return { error: { code: this.code, message: this.message } };
   }
+}
+
+/**
+ * A connection failure of a shared dependency (PostgreSQL in cluster mode), by the error codes
+ * Node and the postgres client give: a request that needed it gets 503, not 500, and may be retried.
+ */
+const CONNECTION_FAILURES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH',
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  // PostgreSQL shutting down or starting up
+  '57P01', '57P02', '57P03',
+]);
+
+export function isConnectionFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CONNECTION_FAILURES.has(code);
 }
