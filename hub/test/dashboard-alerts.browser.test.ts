@@ -7,6 +7,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceClient } from '../../device-sim/src/device-client.ts';
 import { startTestHub, type TestHub } from './support/hub-fixture.ts';
+import { waitForTestIdText } from './support/browser.ts';
 import { hasRealPart } from './support/real-parts.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -24,16 +25,8 @@ describe.runIf(hasRealPart(CHROMIUM))('alerts in the dashboard, in headless Chro
   const problems: string[] = [];
 
   const byTestId = (id: string) => page.getByTestId(id);
-  async function waitText(id: string, text: string | RegExp, timeout = 5000): Promise<void> {
-    await page.waitForFunction(
-      ([testId, source, flags]) => {
-        const el = document.querySelector(`[data-testid="${testId}"]`);
-        return !!el && new RegExp(source, flags).test(el.textContent ?? '');
-      },
-      [id, text instanceof RegExp ? text.source : `^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, text instanceof RegExp ? text.flags : ''] as const,
-      { timeout },
-    );
-  }
+  const waitText = async (id: string, text: string | RegExp, timeout = 5000): Promise<void> => void (await waitForTestIdText(page, id, text, timeout));
+
 
   /** One temperature reading, stamped now, acknowledged by the hub. */
   async function temperature(value: number): Promise<void> {

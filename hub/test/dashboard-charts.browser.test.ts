@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceClient } from '../../device-sim/src/device-client.ts';
 import type { Sample } from '../src/protocol/index.ts';
 import { startTestHub, type TestHub } from './support/hub-fixture.ts';
+import { waitForTestIdText } from './support/browser.ts';
 import { hasRealPart } from './support/real-parts.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -36,14 +37,8 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard charts in headless Chromium', (
 
   const byTestId = (id: string) => page.getByTestId(id);
   const attr = async (id: string, name: string) => (await byTestId(id).getAttribute(name)) ?? '';
-  async function waitText(id: string, re: RegExp, timeout = 10_000): Promise<string> {
-    await page.waitForFunction(
-      ([testId, source, flags]) => new RegExp(source, flags).test(document.querySelector(`[data-testid="${testId}"]`)?.textContent ?? ''),
-      [id, re.source, re.flags] as const,
-      { timeout },
-    );
-    return (await byTestId(id).textContent()) ?? '';
-  }
+  const waitText = (id: string, re: RegExp, timeout = 10_000): Promise<string> => waitForTestIdText(page, id, re, timeout);
+
   async function connect(id: string, skewMs = 0): Promise<DeviceClient> {
     const device = hub.device(id, await hub.provision(id), skewMs ? { clockSkewMs: skewMs } : {});
     await device.connect();

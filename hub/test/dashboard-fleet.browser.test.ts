@@ -11,6 +11,7 @@ import type { DeviceClient } from '../../device-sim/src/device-client.ts';
 import type { LiveCounters } from '../src/http/wire.ts';
 import { createSqliteRegistry } from '../src/registry/sqlite-registry.ts';
 import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { waitForTestIdText } from './support/browser.ts';
 import { hasRealPart } from './support/real-parts.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -50,9 +51,8 @@ describe.runIf(hasRealPart(CHROMIUM))('device list at fleet scale, and provision
     rows.map((r) => ({ id: r.getAttribute('data-device-id')!, index: Number(r.getAttribute('data-index')) }))
       .sort((a, b) => a.index - b.index).map((r) => r.id));
 
-  async function waitText(p: Page, id: string, text: RegExp, timeout = 8000): Promise<void> {
-    await p.waitForFunction(([testId, source]) => new RegExp(source).test(document.querySelector(`[data-testid="${testId}"]`)?.textContent ?? ''), [id, text.source] as const, { timeout });
-  }
+  const waitText = async (p: Page, id: string, text: RegExp, timeout = 8000): Promise<void> => void (await waitForTestIdText(p, id, text, timeout));
+
 
   /** A device that reaches the hub with 2 sequence gaps and 1 rejected reading (3 lost). */
   async function lossyDevice(h: TestHub, id: string, token: string): Promise<DeviceClient> {

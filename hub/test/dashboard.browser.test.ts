@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceClient } from '../../device-sim/src/device-client.ts';
 import type { Sample } from '../src/protocol/index.ts';
 import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { waitForTestIdText } from './support/browser.ts';
 import { hasRealPart } from './support/real-parts.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -51,16 +52,8 @@ describe.runIf(hasRealPart(CHROMIUM))('dashboard in headless Chromium', () => {
   let expected401 = false;
 
   const byTestId = (id: string) => page.getByTestId(id);
-  async function waitText(id: string, text: string | RegExp, timeout = 5000): Promise<void> {
-    await page.waitForFunction(
-      ([testId, source, flags]) => {
-        const el = document.querySelector(`[data-testid="${testId}"]`);
-        return !!el && new RegExp(source, flags).test(el.textContent ?? '');
-      },
-      [id, text instanceof RegExp ? text.source : `^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, text instanceof RegExp ? text.flags : ''] as const,
-      { timeout },
-    );
-  }
+  const waitText = async (id: string, text: string | RegExp, timeout = 5000): Promise<void> => void (await waitForTestIdText(page, id, text, timeout));
+
 
   beforeAll(async () => {
     // The hub is restarted on the same port and data dir later, so this one keeps its dir.
