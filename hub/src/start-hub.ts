@@ -2,10 +2,10 @@
 // with their own options (port 0, temp data dir).
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { AlertService } from './alerts/alert-service.ts';
+import type { AlertService } from './alerts/alert-service.ts';
 import type { AlertStore } from './alerts/alert-store.ts';
 import { createSqliteAlertStore } from './alerts/sqlite-alert-store.ts';
-import { createWebhookSender } from './alerts/webhook-sender.ts';
+import { startAlerting } from './alerts/start-alerting.ts';
 import { loadAdminToken } from './auth/admin-token.ts';
 import { OperatorAuth } from './auth/operator-auth.ts';
 import { createSqliteSessionStore } from './auth/session-store.ts';
@@ -131,27 +131,8 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   });
   await commands.start();
   const alertStore = overrides.alertStore ?? cluster?.alertStore ?? openSqlite(options.dataDir, 'alerts.db', (path) => createSqliteAlertStore({ path }));
-  // in cluster mode every hub runs a sender; the outbox leases each webhook to one of them
-  const webhooks = createWebhookSender({ store: alertStore, owner: options.cluster?.hubId ?? 'hub', log, metrics });
-  alerts = new AlertService({
-    store: alertStore, live, metrics, log, presence,
-    sendCommand: (deviceId, name, args) => commands.submit(deviceId, { name, args }),
-    deviceNames: async () => new Map((await registry.list()).map((d) => [d.id, d.name])),
-    onTransition: () => webhooks.kick(),
-  });
-  await alerts.start();
-  webhooks.start();
-  // Rules match device names: read them again after changes, once for a burst (a simulator
-  // provisioning a thousand devices), and in cluster mode now and then for the other hubs' changes.
-  let namesDue: NodeJS.Timeout | null = null;
-  const readNames = () => void alerts!.devicesChanged().catch((err) => log.warn({ err }, 'device names for alert rules not read'));
-  const namesChanged = () => {
-    namesDue ??= setTimeout(() => {
-      namesDue = null;
-      readNames();
-    }, 250).unref();
-  };
-  const namesTimer = cluster ? setInterval(readNames, 10_000).unref() : null;
+  const alerting = await startAlerting({ store: alertStore, live, metrics, log, presence, registry, commands, hubId: options.cluster?.hubId });
+  alerts = alerting.service;
   const session = {
     ingest, metrics, log, logLimiter,
     onCommandResult: (deviceId: string, frame: CommandResultFrame) => void commands.result(deviceId, frame).catch((err) => log.error({ err }, 'command result not recorded')),
@@ -196,9 +177,9 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
     maxDevices: options.maxDevices,
     commands: { service: commands, commandLog },
     consoleOf: (id) => serial?.consoleOf(id),
-    onDevicesChanged: namesChanged,
+    onDevicesChanged: alerting.devicesChanged,
     extend: (app) => {
-      mountAlertRoutes(app, { alerts: alerts!, store: alertStore, webhooksChanged: () => webhooks.kick() });
+      mountAlertRoutes(app, { alerts: alerting.service, store: alertStore, webhooksChanged: alerting.webhooksChanged });
       mountDashboard(app, { auth, log });
     },
   });
@@ -233,10 +214,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
         liveEndpoint.close();
         server.closeAllConnections();
         await stopped;
-        if (namesTimer) clearInterval(namesTimer);
-        if (namesDue) clearTimeout(namesDue);
-        await alerts?.close();
-        await webhooks.close();
+        await alerting.close();
         await commands.close();
         await alertStore.close();
         await store.close();
