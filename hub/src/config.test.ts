@@ -32,6 +32,9 @@ describe('config', () => {
     expect(loadConfig({ HUB_QUERY_TIMEOUT_MS: '2500' }).queryTimeoutMs).toBe(2500);
     expect(loadConfig({}).queryTimeoutMs).toBe(10_000);
     expect(() => loadConfig({ HUB_QUERY_TIMEOUT_MS: '5' })).toThrow(/HUB_QUERY_TIMEOUT_MS=5/);
+    expect(loadConfig({ HUB_QUERY_MAX_SCAN: '500000' }).queryMaxScan).toBe(500_000);
+    expect(loadConfig({}).queryMaxScan).toBe(20_000_000);
+    expect(() => loadConfig({ HUB_QUERY_MAX_SCAN: '10' })).toThrow(/HUB_QUERY_MAX_SCAN=10/);
   });
 
   it('refuses an operator token shorter than 16 characters or with white space', () => {

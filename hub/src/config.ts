@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULT_TIER_RETENTION, TIER_RETENTION_PATTERN, type TierRetention } from './store/tier-retention.ts';
+import { DEFAULT_QUERY_MAX_SCAN } from './store/store.ts';
 
 export interface SerialPortOption {
   path: string;
@@ -52,6 +53,8 @@ export interface HubOptions {
   maxQueryPoints: number;
   /** HUB_QUERY_TIMEOUT_MS: a history query running longer (waiting for a reader included) gets 504 HUB_ERR_QUERY_TIMEOUT */
   queryTimeoutMs: number;
+  /** HUB_QUERY_MAX_SCAN: a history query reading more stored rows gets 422 HUB_ERR_QUERY_TOO_LARGE (embedded store) */
+  queryMaxScan: number;
   /** a /ws/live client with more bytes than this waiting gets coalesced updates */
   liveCoalesceBytes: number;
   /** a /ws/live client backed up this long is closed (4008) */
@@ -118,6 +121,7 @@ export const DEFAULTS: HubOptions = {
   heartbeatTimeoutMs: 6000,
   maxQueryPoints: 100_000,
   queryTimeoutMs: 10_000,
+  queryMaxScan: DEFAULT_QUERY_MAX_SCAN,
   liveCoalesceBytes: 1024 * 1024,
   liveStuckMs: 10_000,
   commandQueueTtlMs: 60 * 60_000,
@@ -267,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubOptions {
     adminToken: adminToken(env.HUB_ADMIN_TOKEN),
     serial: parseSerial(env.HUB_SERIAL ?? ''),
     queryTimeoutMs: integer(env, 'HUB_QUERY_TIMEOUT_MS', DEFAULTS.queryTimeoutMs, 100, 600_000),
+    queryMaxScan: integer(env, 'HUB_QUERY_MAX_SCAN', DEFAULTS.queryMaxScan, 1000, Number.MAX_SAFE_INTEGER),
     spoolMaxBytes: integer(env, 'HUB_SPOOL_MAX_BYTES', DEFAULTS.spoolMaxBytes, 0, Number.MAX_SAFE_INTEGER),
     logLevel: env.HUB_LOG_LEVEL || DEFAULTS.logLevel,
     maxFramesPerSecond: integer(env, 'HUB_MAX_FRAMES_PER_SECOND', DEFAULTS.maxFramesPerSecond, 1, 10_000_000),

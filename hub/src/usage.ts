@@ -29,6 +29,9 @@ message naming the variable.
       how long the 1-hour history tier keeps its buckets, e.g. 52w; INF keeps forever
   HUB_QUERY_TIMEOUT_MS          default 10000
       a history query running longer (waiting for a free reader included) gets 504
+  HUB_QUERY_MAX_SCAN            default 20000000
+      embedded store: a history query reading more stored points (readings or tier buckets) gets
+      422 HUB_ERR_QUERY_TOO_LARGE
   HUB_ADMIN_TOKEN               generated on first start, printed once, kept in the data dir
       operator token for the REST API, /ws/live and the dashboard (at least 16 characters)
   HUB_METRICS_TOKEN             unset
