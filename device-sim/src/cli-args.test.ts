@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deviceIds, FLAGS, helpText, parseCli, UsageError, type SimConfig } from './cli-args.ts';
+import { deviceIds, FLAGS, fleetIds, helpText, parseCli, UsageError, type SimConfig } from './cli-args.ts';
 import { FAULT_USAGE } from './faults.ts';
 import { SENSOR_KINDS } from './sensors/index.ts';
 
@@ -78,6 +78,36 @@ describe('parseCli', () => {
   it('runs one serial device with --serial', () => {
     expect(config(['--serial', '/dev/pts/3', '--baud', '9600', '--fault', 'malformed:0.1']).serial).toEqual({ path: '/dev/pts/3', baudRate: 9600, id: 'sim-serial' });
     expect(config(['--serial', '/tmp/ttyB', '--id', 'bench-1']).serial?.id).toBe('bench-1');
+  });
+
+  it('runs exactly one device with --id over WebSocket, with its own token when given', () => {
+    const one = config(['--id', 'pump-7']);
+    expect(one).toMatchObject({ id: 'pump-7', devices: 10 });
+    expect(one.deviceToken).toBeUndefined();
+    expect(one.serial).toBeUndefined();
+    expect(fleetIds(one)).toEqual(['pump-7']);
+    expect(fleetIds(config(['--id', 'a:b.c_d-0', '--devices', '1']))).toEqual(['a:b.c_d-0']);
+    const own = config(['--hub', 'http://127.0.0.1:9000', '--id', 'dev-1a2b3c4d', '--device-token', '0123456789abcdef0123456789abcdef']);
+    expect(own).toMatchObject({ id: 'dev-1a2b3c4d', deviceToken: '0123456789abcdef0123456789abcdef' });
+    // an id that starts with a dash is given with =
+    expect(config(['--id=-x']).id).toBe('-x');
+    expect(fleetIds(config(['--devices', '3', '--prefix', 'p-']))).toEqual(['p-0001', 'p-0002', 'p-0003']);
+  });
+
+  it.each([
+    [['--id', 'pump-7', '--devices', '2'], '--id runs one device: leave out --devices'],
+    [['--id', 'pump-7', '--prefix', 'x-'], '--id names the device: leave out --prefix'],
+    [['--id', 'bad id'], '--id bad id: 1-64 characters'],
+    [['--id', 'x'.repeat(65)], `--id ${'x'.repeat(65)}: 1-64 characters`],
+    [['--device-token', 'abc'], '--device-token is one device\'s token: give its --id too'],
+    [['--id', 'p', '--device-token', 'a b'], '--device-token: expected the token as the hub showed it'],
+    [['--id', 'p', '--device-token', 'abc', '--tokens-file', 't.json'], '--device-token gives the token: leave out --tokens-file'],
+    [['--id', 'p', '--device-token', 'abc', '--reprovision'], '--device-token gives the token: leave out --reprovision'],
+    [['--serial', '/dev/x', '--id', 'p', '--device-token', 'abc'], '--device-token: not available with --serial'],
+    [['--serial', '/dev/x', '--id', 'bad id'], '--id bad id: 1-64 characters'],
+  ])('refuses %j: %s', (args, message) => {
+    expect(() => parseCli(args)).toThrow(UsageError);
+    expect(() => parseCli(args)).toThrow(message);
   });
 
   it.each([

@@ -46,7 +46,8 @@ export const FLAGS = {
   fault: { type: 'string', multiple: true, arg: '<spec>', shown: 'none', help: 'inject a fault; repeat for several (see FAULTS)' },
   serial: { type: 'string', arg: '<path>', shown: 'off', help: 'run ONE device over this serial port instead (FP-8 lines), e.g. a socat pty' },
   baud: { type: 'string', arg: '<n>', shown: '115200', help: 'serial baud rate' },
-  id: { type: 'string', arg: '<device id>', shown: '<prefix>serial', help: 'device id in --serial mode' },
+  id: { type: 'string', arg: '<device id>', shown: '<prefix>serial with --serial, else <prefix>0001…', help: 'run exactly this one device (over WebSocket, or the one on --serial) instead of numbered ones' },
+  'device-token': { type: 'string', arg: '<token>', shown: 'provisioned, or from --tokens-file', help: 'the --id device\'s own token, as the hub showed it when the device was added: no operator token is needed' },
   help: { type: 'boolean', short: 'h', shown: '', help: 'show this help' },
 } as const satisfies Record<string, Flag>;
 
@@ -90,6 +91,7 @@ export function helpText(): string {
     'device-sim — simulated telemetry devices speaking firmware-protocol.md',
     '',
     'usage: npm run sim -- [options]',
+    '       npm run sim -- --id <device id> --device-token <token> [options]',
     '       npm run sim -- --serial /dev/pts/3 [options]',
     '',
     'Provisions the devices it has no token for, connects them over WebSocket at --connect-rate,',
@@ -111,6 +113,7 @@ export function helpText(): string {
     'EXAMPLES',
     '  npm run sim -- --devices 1000 --rate 5 --tokens-file sim-tokens.json --duration 60',
     '  npm run sim -- --devices 50 --fault drop:20 --fault malformed:0.05 --channels mixed',
+    '  npm run sim -- --hub http://127.0.0.1:8080 --id pump-7 --device-token 3f9c… --rate 2',
     '  npm run sim -- --serial /tmp/ttyB --rate 2',
     '',
   ].join('\n');
@@ -140,11 +143,25 @@ export interface SimConfig {
   drainMs: number;
   faults: Faults;
   serial?: { path: string; baudRate: number; id: string };
+  /** --id over WebSocket: a fleet of exactly this device */
+  id?: string;
+  /** --device-token: that device's token, so nothing is provisioned */
+  deviceToken?: string;
 }
 
 /** Ids of the fleet: <prefix>0001 … (never renumbered by --devices, so a tokens file stays valid) */
 export function deviceIds(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(4, '0')}`);
+}
+
+/** The WebSocket fleet's ids: the one --id, else <prefix>0001 …. */
+export function fleetIds(config: Pick<SimConfig, 'id' | 'prefix' | 'devices'>): string[] {
+  return config.id === undefined ? deviceIds(config.prefix, config.devices) : [config.id];
+}
+
+function checkId(id: string): string {
+  if (!DEVICE_ID_PATTERN.test(id)) throw new UsageError(`--id ${id}: 1-64 characters of A-Z a-z 0-9 . _ - :`);
+  return id;
 }
 
 export type CliResult = { help: true } | { help: false; config: SimConfig };
@@ -255,11 +272,26 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = {}): CliResult
     if (faults.badToken) unsupported.push('bad-token' as never);
     if (unsupported.length) throw new UsageError(`--fault ${unsupported.join(', ')}: not available with --serial (serial devices have no connection or token); malformed and skew are`);
     if (faults.excursion) throw new UsageError('--fault excursion: not available with --serial; malformed and skew are');
-    const id = str('id') ?? `${prefix}serial`;
-    if (!DEVICE_ID_PATTERN.test(id)) throw new UsageError(`--id ${id}: 1-64 characters of A-Z a-z 0-9 . _ - :`);
+    if (str('device-token') !== undefined) throw new UsageError('--device-token: not available with --serial (serial devices have no token)');
+    const id = checkId(str('id') ?? `${prefix}serial`);
     config.serial = { path: serialPath, baudRate: numberFlag('baud', str('baud'), 115200, { min: 1, max: 10_000_000, integer: true }), id };
   } else {
-    for (const name of ['baud', 'id'] as const) if (str(name) !== undefined) throw new UsageError(`--${name} applies only with --serial`);
+    if (str('baud') !== undefined) throw new UsageError('--baud applies only with --serial');
+    const id = str('id');
+    const deviceToken = str('device-token');
+    if (id !== undefined) {
+      if (str('devices') !== undefined && config.devices !== 1) throw new UsageError('--id runs one device: leave out --devices');
+      if (str('prefix') !== undefined) throw new UsageError('--id names the device: leave out --prefix');
+      config.id = checkId(id);
+    }
+    if (deviceToken !== undefined) {
+      if (id === undefined) throw new UsageError('--device-token is one device\'s token: give its --id too');
+      if (!/^\S+$/.test(deviceToken)) throw new UsageError('--device-token: expected the token as the hub showed it (no spaces)');
+      // the token is given: nothing to provision, so nothing to reuse or recreate
+      if (config.tokensFile !== undefined) throw new UsageError('--device-token gives the token: leave out --tokens-file');
+      if (config.reprovision) throw new UsageError('--device-token gives the token: leave out --reprovision');
+      config.deviceToken = deviceToken;
+    }
   }
   return { help: false, config };
 }

@@ -1,6 +1,6 @@
 // device-sim CLI: `npm run sim -- --help`. Parses options, gets device tokens, runs the fleet
 // (or one serial device), prints summaries, and reports at exit.
-import { deviceIds, helpText, parseCli, UsageError, type SimConfig } from './cli-args.ts';
+import { fleetIds, helpText, parseCli, UsageError, type SimConfig } from './cli-args.ts';
 import { Fleet, type FleetDeviceSpec } from './fleet.ts';
 import { findOperatorToken, provisionDevices, ProvisionError } from './provision.ts';
 import { deriveSeed, seededRandom } from './random.ts';
@@ -36,8 +36,8 @@ interface Run {
 }
 
 async function startFleet(config: SimConfig): Promise<Run> {
-  const ids = deviceIds(config.prefix, config.devices);
-  const tokens = await provisionDevices({
+  const ids = fleetIds(config);
+  const tokens = config.deviceToken !== undefined ? new Map([[ids[0], config.deviceToken]]) : await provisionDevices({
     hubUrl: config.hubUrl,
     ids,
     operatorToken: findOperatorToken({ flag: config.token, env: process.env.HUB_ADMIN_TOKEN, dataDir: config.dataDir }),
