@@ -1,12 +1,13 @@
 // Adding, renaming and deleting devices from the dashboard, in modal dialogs. A new device's token
 // is shown once, in the dialog that created it, with what a device needs to connect: the
-// WebSocket URL and token, a simulator command where the simulator can run that id, and a sketch
+// WebSocket URL and token, a simulator command that runs this very device, and a sketch
 // for the C device library (device-sim/firmware) with the URL and token filled in. Closing the
 // dialog lets go of the token: the hub keeps only its hash.
 import type { DeviceView, ProvisionedDeviceView } from '../../hub/src/http/wire.ts';
 import { ApiError, type Api } from './api.ts';
 import type { DeviceEntry, DeviceStore } from './device-store.ts';
 import { h, setText } from './dom.ts';
+import { simCommand } from './sim-command.ts';
 
 /** The hub's id rule (protocol DEVICE_ID_PATTERN), checked here too so the form can say so at once. */
 const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -71,16 +72,6 @@ function hubAddress(): { http: string; ws: string; host: string; port: number; t
     port: Number(location.port) || (tls ? 443 : 80),
     tls,
   };
-}
-
-/** `npm run sim` names devices <prefix>0001…: it can be this device only when its id ends in 0001. */
-export function simCommand(id: string, token: string, hubUrl: string): string | null {
-  const match = /^(.*)0001$/.exec(id);
-  if (!match) return null;
-  return [
-    `echo '${JSON.stringify({ [id]: token })}' > ${id.replace(/[^A-Za-z0-9._-]/g, '_')}-token.json`,
-    `npm run sim -- --hub ${hubUrl} --tokens-file ${id.replace(/[^A-Za-z0-9._-]/g, '_')}-token.json --prefix '${match[1]}' --devices 1`,
-  ].join('\n');
 }
 
 /** An Arduino sketch (ESP32, arduinoWebSockets) on the TelemetryHub session module, filled in for this device. */
@@ -194,14 +185,8 @@ function provisioned(device: ProvisionedDeviceView, done: () => void): HTMLEleme
     h('div', { class: 'token-row' }, token, copyButton, copied),
     copyBlock('snippet-connect', 'Connect', connectionText(device.id, device.token),
       'Any WebSocket client can be this device: it sends one binary message per frame as firmware-protocol.md describes (HELLO with this id first, then READINGS) and the hub answers with ACKs. The address is the hub as this browser reaches it.'),
-    sim
-      ? copyBlock('snippet-sim', 'Simulator', sim, 'Runs this device with simulated sensors from a checkout of the hub.')
-      : h('div', { class: 'snippet-block', 'data-testid': 'snippet-sim' },
-        h('div', { class: 'snippet-head' }, h('span', { class: 'snippet-title' }, 'Simulator')),
-        h('p', { class: 'muted snippet-note' },
-          'The simulator names its devices <prefix>0001, <prefix>0002…, so it can run this device only for an id ending in 0001 (add one such as ',
-          h('code', null, 'pump-0001'), '). To see simulated devices on this hub instead, run ',
-          h('code', { 'data-testid': 'snippet-sim-text' }, `npm run sim -- --hub ${hub.http} --token <operator token> --devices 10`), '.')),
+    copyBlock('snippet-sim', 'Simulator', sim,
+      'Runs this device with simulated sensors from a checkout of the hub. The token is on the command line, where other users of that machine can see it.'),
     copyBlock('snippet-firmware', 'Arduino / C (ESP32)', firmwareSketch(device.id, device.token),
       'Install the TelemetryHub library from device-sim/firmware (see its README) and arduinoWebSockets; set your Wi-Fi and, if devices reach the hub under another address, HUB_HOST.'),
     h('div', { class: 'modal-actions' }, h('button', { type: 'button', class: 'button primary', 'data-testid': 'provision-done', onclick: done }, 'Done')));

@@ -150,9 +150,7 @@ describe.runIf(hasRealPart(CHROMIUM))('device list at fleet scale, and provision
     expect(connect).toContain(wsUrl);
     expect(connect).toContain(`Authorization: Bearer ${token}`);
     const sim = await page.getByTestId('snippet-sim-text').inputValue();
-    expect(sim).toContain(`npm run sim -- --hub ${hub.url} --tokens-file`);
-    expect(sim).toContain(`{"pump-0001":"${token}"}`);
-    expect(sim).toContain("--prefix 'pump-' --devices 1");
+    expect(sim).toBe(`npm run sim -- --hub ${hub.url} --id pump-0001 --device-token ${token}`);
     const sketch = await page.getByTestId('snippet-firmware-text').inputValue();
     expect(sketch).toContain(wsUrl);
     expect(sketch).toContain(`#define DEVICE_TOKEN  "${token}"`);
@@ -174,14 +172,15 @@ describe.runIf(hasRealPart(CHROMIUM))('device list at fleet scale, and provision
     await waitText(page, 'firmware-pump-0001', /^pump-fw-1$/);
     await device.close();
 
-    // without an id the hub picks one; the simulator cannot run that id, and the page says what to do instead
+    // without an id the hub picks one, and the simulator runs that id too
     await page.getByTestId('add-device').click();
     await page.getByTestId('new-device-name').fill('Unnamed sensor');
     await page.getByTestId('add-device-submit').click();
     await page.getByTestId('provisioned').waitFor();
     picked = (await page.getByTestId('provisioned').getAttribute('data-device-id'))!;
     expect(picked).toMatch(/^dev-[0-9a-f]{8}$/);
-    expect(await page.getByTestId('snippet-sim').textContent()).toContain(`npm run sim -- --hub ${hub.url} --token <operator token> --devices 10`);
+    const pickedToken = await page.getByTestId('new-device-token').inputValue();
+    expect(await page.getByTestId('snippet-sim-text').inputValue()).toBe(`npm run sim -- --hub ${hub.url} --id ${picked} --device-token ${pickedToken}`);
     await page.getByTestId('provision-done').click();
     await page.getByTestId(`device-row-${picked}`).waitFor();
 
