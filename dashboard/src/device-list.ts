@@ -305,7 +305,10 @@ export function deviceListView(store: DeviceStore, live: LiveClient, feed: Alert
     body.setAttribute('data-rendered', String(wanted));
   }
 
+  /** the list has been drawn with the registry loaded */
+  let listedOnce = false;
   function render(): void {
+    listedOnce ||= store.loaded;
     const before = ROW_HEIGHT;
     measureRows();
     if (before !== ROW_HEIGHT) sortedVersion = -1;
@@ -394,7 +397,8 @@ export function deviceListView(store: DeviceStore, live: LiveClient, feed: Alert
 
   // The list needs no readings: status and counters reach it whatever the subscription.
   live.subscribe([]);
-  const offStore = store.on(renderSoon);
+  // The registry's first answer is drawn at once: the re-sort pause is for changes to a list in view.
+  const offStore = store.on(() => (listedOnce ? renderSoon() : renderNow()));
   // an alert is news at once, not at the next re-sort
   const offFeed = feed.on(renderNow);
   const ticker = setInterval(renderNow, 1000);

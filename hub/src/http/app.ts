@@ -16,6 +16,7 @@ import type { ReadingPoint, ReadingStore } from '../store/store.ts';
 import type { CommandLog } from '../commands/command-log.ts';
 import type { CommandService } from '../commands/command-service.ts';
 import { clientAddress } from './client-address.ts';
+import { compressJson } from './content-coding.ts';
 import { mountCommandRoutes } from './command-routes.ts';
 import { parseHistoryParams } from './history-query.ts';
 import { HttpError, isConnectionFailure } from './http-error.ts';
@@ -76,11 +77,11 @@ export function createApp(options: AppOptions): Hono {
   app.notFound((c) => c.json(new HttpError('HUB_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
 
   // The answers that can be large — the registry of a fleet (megabytes of repetitive JSON) and
-  // history — are gzipped for clients that ask. Small answers are not worth a compression stream;
-  // the dashboard's assets come compressed already.
-  const gzip = compress({ encoding: 'gzip' });
-  app.use('/api/devices', gzip);
-  app.use('/api/devices/:id/readings', gzip);
+  // history — are compressed for clients that ask: the registry whole (brotli or gzip), history
+  // gzipped as it streams (a CSV export is produced as the client reads). Small answers are not
+  // worth it; the dashboard's assets come compressed already.
+  app.use('/api/devices', compressJson());
+  app.use('/api/devices/:id/readings', compress({ encoding: 'gzip' }));
 
   // Bodies are counted as they arrive and refused past their route's limit, before anything is
   // buffered and before the token is checked: no request can grow the hub's memory.

@@ -5,6 +5,7 @@
 // they are compressed once (brotli and gzip) and sent as the browser accepts.
 import { createHash } from 'node:crypto';
 import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
+import { acceptedCoding } from './content-coding.ts';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -66,17 +67,7 @@ function asset(body: Uint8Array, compressible = true): Asset {
 
 /** The best encoding the request accepts that the asset has: br, then gzip, else none. */
 function pickEncoding(accept: string | undefined, found: Asset): 'br' | 'gzip' | null {
-  if (!accept || !found.br) return null;
-  const accepted = new Set<string>();
-  for (const part of accept.toLowerCase().split(',')) {
-    const [name, ...params] = part.trim().split(';');
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    if (q && !(Number(q.slice(2)) > 0)) continue;
-    accepted.add(name.trim());
-  }
-  if (accepted.has('br')) return 'br';
-  if (accepted.has('gzip') || accepted.has('*')) return 'gzip';
-  return null;
+  return found.br ? acceptedCoding(accept) : null;
 }
 
 async function buildBundle(root: string): Promise<Asset> {
