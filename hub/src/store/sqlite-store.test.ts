@@ -17,7 +17,7 @@ describeStoreContract('SQLite', async () => {
     },
   };
   // in-thread: every call runs to its end before it returns; the threaded store is the isolated one
-}, { isolatedReads: false });
+}, { isolatedReads: false, boundedScan: true });
 
 describe('SQLite store', () => {
   it('keeps readings across close and reopen, in WAL mode with full sync', async () => {
@@ -57,6 +57,24 @@ describe('SQLite store', () => {
         { channel: 'c', time: -1000, value: 2 },
         { channel: 'c', time: 0, value: 1 },
       ]);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SQLite store: the bound on rows a query reads', () => {
+  it('is the store option, and a query\'s own `maxScan` replaces it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sqlite-store-'));
+    const store = createSqliteStore({ path: join(dir, 'readings.db'), maxScan: 1000 });
+    try {
+      // near 1970, before any tier's retention: the readings answer
+      await store.write(Array.from({ length: 1001 }, (_, i) => ({ deviceId: 'd', channel: 'c', time: i, value: 1 })));
+      const count = { deviceId: 'd', from: 0, to: 10_000, agg: 'count', limit: 10 } as const;
+      await expect(store.query(count)).rejects.toMatchObject({ name: 'QueryTooLargeError', code: 'STORE_QUERY_TOO_LARGE', maxScan: 1000 });
+      expect(await store.query({ ...count, maxScan: 1001 })).toEqual([{ channel: 'c', time: 0, value: 1001 }]);
+      expect(await store.query({ ...count, to: 1000 })).toEqual([{ channel: 'c', time: 0, value: 1000 }]);
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });

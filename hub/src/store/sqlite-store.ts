@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
+import { DEFAULT_QUERY_MAX_SCAN, QueryTooLargeError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 import { WriteRejectedError } from './errors.ts';
 import { normalizeQuery, validateReadings, type NormalizedQuery } from './validate.ts';
 import { planRange, usesTier, type Tier } from './pick-tier.ts';
@@ -25,6 +25,8 @@ export interface SqliteStoreOptions {
   tierRetention?: TierRetention;
   /** the clock tier retention is measured by; tests move it */
   now?: () => number;
+  /** most stored rows one query may read (a query's own `maxScan` overrides it); default DEFAULT_QUERY_MAX_SCAN */
+  maxScan?: number;
 }
 
 const SCHEMA = `
@@ -64,7 +66,9 @@ const AGG_SQL = {
 
 // Called for every row a query reads. better-sqlite3 cannot interrupt a statement, and a thread
 // running a statement does not stop when it is terminated until it runs JavaScript again: this
-// call is where a query thread that is taken down (past its time bound) stops, within a row.
+// call is where a query thread that is taken down (past its time bound) stops, within a row. It
+// also counts the rows, readings and tier buckets alike, and throws past the query's bound on them
+// (better-sqlite3 passes the error out of the statement, which SQLite abandons there).
 const SCAN_CHECK = 'hub_scanned';
 
 // Errors that mean the data itself is unacceptable; anything else (full disk, I/O, busy) may pass.
@@ -123,7 +127,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
     rollups.commit();
   });
 
-  const read = createQueryRunner(db, undefined, { retention: tierRetention, now });
+  const read = createQueryRunner(db, { maxScan: options.maxScan }, { retention: tierRetention, now });
 
   let closed = false;
   function assertOpen(): void {
@@ -174,8 +178,9 @@ interface TierOptions {
 }
 
 /** Builds and caches the history statements on a connection; answers a query synchronously. */
-function createQueryRunner(db: Database.Database, pace?: ReaderPace, tiers?: TierOptions): (query: ReadingQuery) => ReadingPoint[] {
-  db.function(SCAN_CHECK, { deterministic: false, directOnly: true }, pace ? pacer(pace) : (_time: unknown) => 1);
+function createQueryRunner(db: Database.Database, scanning: ScanOptions, tiers?: TierOptions): (query: ReadingQuery) => ReadingPoint[] {
+  const scan = scanCounter(scanning);
+  db.function(SCAN_CHECK, { deterministic: false, directOnly: true }, scan.row);
   const statements = new Map<string, Database.Statement<Record<string, unknown>, ReadingPoint>>();
   function statementFor(q: NormalizedQuery): Database.Statement<Record<string, unknown>, ReadingPoint> {
     const key = `${q.agg?.fn ?? 'raw'}/${q.agg?.every !== undefined}/${q.channel !== undefined}`;
@@ -225,6 +230,8 @@ function createQueryRunner(db: Database.Database, pace?: ReaderPace, tiers?: Tie
   return (query) => {
     const q = normalizeQuery(query);
     if (q.empty) return [];
+    // one bound over every statement of the query: each tier part and the readings
+    scan.start(query.maxScan ?? scanning.maxScan ?? DEFAULT_QUERY_MAX_SCAN);
     const tiered = fromTiers(q, query);
     if (tiered) return tiered;
     const params: Record<string, unknown> = { device: q.deviceId, from: q.from, to: q.to, limit: q.limit };
@@ -244,20 +251,36 @@ export interface ReaderPace {
   restMs: number;
 }
 
+interface ScanOptions {
+  pace?: ReaderPace;
+  /** the store's bound on the rows one query reads; a query's `maxScan` overrides it */
+  maxScan?: number;
+}
+
 // how often the per-row function looks at the clock
 const PACE_EVERY_ROWS = 1024;
 
-function pacer({ busyMs, restMs }: ReaderPace): (time: unknown) => number {
+/** The per-row function of a connection's queries: counts rows against the running query's bound, and paces. */
+function scanCounter({ pace }: ScanOptions): { start(maxScan: number): void; row(time: unknown): number } {
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   let rows = 0;
+  let bound = DEFAULT_QUERY_MAX_SCAN;
   let since = performance.now();
-  // one argument: better-sqlite3 takes the SQL function's arity from the function's length
-  return (_time: unknown) => {
-    if (++rows % PACE_EVERY_ROWS === 0 && performance.now() - since >= busyMs) {
-      Atomics.wait(sleeper, 0, 0, restMs);
+  return {
+    start(maxScan) {
+      rows = 0;
+      bound = maxScan;
       since = performance.now();
-    }
-    return 1;
+    },
+    // one argument: better-sqlite3 takes the SQL function's arity from the function's length
+    row(_time: unknown) {
+      if (++rows > bound) throw new QueryTooLargeError(bound);
+      if (pace && rows % PACE_EVERY_ROWS === 0 && performance.now() - since >= pace.busyMs) {
+        Atomics.wait(sleeper, 0, 0, pace.restMs);
+        since = performance.now();
+      }
+      return 1;
+    },
   };
 }
 
@@ -278,6 +301,8 @@ export interface SqliteReaderOptions {
   checkpoint?: boolean;
   /** as the writer's: queries use a tier only within its retention */
   tierRetention?: TierRetention;
+  /** most stored rows one query may read (a query's own `maxScan` overrides it); default DEFAULT_QUERY_MAX_SCAN */
+  maxScan?: number;
 }
 
 /**
@@ -290,7 +315,7 @@ export function openSqliteReader(path: string, options: SqliteReaderOptions = {}
   let checkpointer: Database.Database | null = null;
   try {
     db.pragma('busy_timeout = 5000');
-    const run = createQueryRunner(db, options.pace, { retention: options.tierRetention ?? DEFAULT_TIER_RETENTION, now: Date.now });
+    const run = createQueryRunner(db, { pace: options.pace, maxScan: options.maxScan }, { retention: options.tierRetention ?? DEFAULT_TIER_RETENTION, now: Date.now });
     if (options.checkpoint) {
       checkpointer = new Database(path, { fileMustExist: true });
       checkpointer.pragma('wal_autocheckpoint = 0');

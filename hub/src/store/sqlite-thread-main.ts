@@ -100,8 +100,9 @@ export type ThreadRole = 'writer' | 'reader';
 
 if (parentPort && workerData?.sqliteThread) {
   const tierRetention = workerData.tierRetention as TierRetention | undefined;
-  if (workerData.role === 'reader') serveReads(parentPort, workerData.path as string, tierRetention);
-  else serve(parentPort, workerData.path as string, tierRetention);
+  const maxScan = workerData.maxScan as number | undefined;
+  if (workerData.role === 'reader') serveReads(parentPort, workerData.path as string, tierRetention, maxScan);
+  else serve(parentPort, workerData.path as string, tierRetention, maxScan);
 }
 
 function reply(port: NonNullable<typeof parentPort>, id: number, run: () => unknown): void {
@@ -132,9 +133,9 @@ function lowerThreadPriority(): void {
 }
 
 /** A reader answers one query at a time; the main thread sends the next when it has the answer. */
-function serveReads(port: NonNullable<typeof parentPort>, path: string, tierRetention: TierRetention | undefined): void {
+function serveReads(port: NonNullable<typeof parentPort>, path: string, tierRetention: TierRetention | undefined, maxScan: number | undefined): void {
   lowerThreadPriority();
-  const reader = openSqliteReader(path, { pace: READER_PACE, checkpoint: true, tierRetention });
+  const reader = openSqliteReader(path, { pace: READER_PACE, checkpoint: true, tierRetention, maxScan });
   port.on('message', function onReadRequest(request: ThreadRequest) {
     if (request.op === 'query') reply(port, request.id, () => packPoints(reader.query(request.query)));
     else if (request.op === 'close') reply(port, request.id, () => reader.close());
@@ -143,8 +144,8 @@ function serveReads(port: NonNullable<typeof parentPort>, path: string, tierRete
   port.postMessage({ id: 0, ok: true } satisfies ThreadReply);
 }
 
-function serve(port: NonNullable<typeof parentPort>, path: string, tierRetention: TierRetention | undefined): void {
-  const store = createSqliteStore({ path, tierRetention });
+function serve(port: NonNullable<typeof parentPort>, path: string, tierRetention: TierRetention | undefined, maxScan: number | undefined): void {
+  const store = createSqliteStore({ path, tierRetention, maxScan });
   port.on('message', async function onStoreRequest(request: ThreadRequest) {
   try {
     let result: unknown;

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Aggregate, Reading, ReadingPoint, ReadingQuery, ReadingStore } from './store.ts';
-import { AGGREGATES, QueryTimeoutError } from './store.ts';
+import { AGGREGATES, QueryTimeoutError, QueryTooLargeError } from './store.ts';
 import { compareChannelThenTime } from './channel-order.ts';
 import { WriteRejectedError } from './errors.ts';
 import { seededRandom, randomInt } from '../../test/support/random.ts';
@@ -20,6 +20,12 @@ export interface ContractOptions {
    * SQLite store, which runs each call to its end before it returns, leaves this off.
    */
   isolatedReads?: boolean;
+  /**
+   * Queries honour `maxScan`, a bound on the stored rows they read. The embedded stores count every
+   * row a statement reads; InfluxDB tells a client nothing of the points a query reads (its own
+   * bound is influxd's `max-select-point`), so it leaves this off.
+   */
+  boundedScan?: boolean;
 }
 
 // 2023-11-14T22:13:20Z, a round number of seconds; offsets below keep windows easy to reason about.
@@ -453,6 +459,50 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         for (const limit of [1, 20, 46, 47, 48, 100]) {
           expect(await store.query({ deviceId, from, to, every: HOUR, agg: 'max', limit }), `limit ${limit}`).toEqual(all.slice(0, limit));
         }
+      });
+    });
+
+    describe.runIf(options.boundedScan)('a bound on the stored rows a query reads', () => {
+      const HOUR = 3_600_000;
+      const deviceId = newDevice('scan');
+      // two whole hours at 1 Hz on two channels, hours ago: inside every tier's retention
+      const from = Math.floor(Date.now() / HOUR) * HOUR - 4 * HOUR;
+      const to = from + 2 * HOUR;
+      const perChannel = (to - from) / 1000;
+      const readings: Reading[] = [];
+      beforeAll(async () => {
+        for (const channel of ['a', 'b']) for (let time = from; time < to; time += 1000) readings.push({ deviceId, channel, time, value: (time / 1000) % 5 });
+        await store.write(readings);
+      }, 60_000);
+
+      it('refuses an aggregate of more readings than its bound with QueryTooLargeError, and answers one of exactly as many', async () => {
+        const query: ReadingQuery = { deviceId, channel: 'a', from, to, every: 60_000, agg: 'count', limit: NO_LIMIT, rawOnly: true };
+        const refused = await store.query({ ...query, maxScan: perChannel - 1 }).catch((err: unknown) => err);
+        expect(refused).toBeInstanceOf(QueryTooLargeError);
+        expect(refused).toMatchObject({ code: 'STORE_QUERY_TOO_LARGE', maxScan: perChannel - 1 });
+        expect(await store.query({ ...query, maxScan: perChannel })).toEqual(expectedAggregate(readings.filter((r) => r.channel === 'a'), 'count', 60_000));
+        // every channel of the device counts toward one bound
+        await expect(store.query({ ...query, channel: undefined, maxScan: 2 * perChannel - 1 })).rejects.toBeInstanceOf(QueryTooLargeError);
+        expect(await store.query({ ...query, channel: undefined, maxScan: 2 * perChannel })).toEqual(expectedAggregate(readings, 'count', 60_000));
+      });
+
+      it('counts the buckets a history tier answers from: hour means read 4 rows, not 14,400 readings', async () => {
+        const query: ReadingQuery = { deviceId, from, to, every: HOUR, agg: 'mean', limit: NO_LIMIT };
+        const expected = expectedAggregate(readings, 'mean', HOUR);
+        expect(await store.query({ ...query, maxScan: 4 })).toEqual(expected);
+        await expect(store.query({ ...query, maxScan: 3 })).rejects.toBeInstanceOf(QueryTooLargeError);
+        await expect(store.query({ ...query, maxScan: 4, rawOnly: true })).rejects.toBeInstanceOf(QueryTooLargeError);
+      });
+
+      it('stays usable after refusing a query: writes commit and the next query answers', async () => {
+        await expect(store.query({ deviceId, from, to, agg: 'max', limit: NO_LIMIT, rawOnly: true, maxScan: 10 })).rejects.toBeInstanceOf(QueryTooLargeError);
+        const writer = newDevice('writer');
+        await store.write([{ deviceId: writer, channel: 'c', time: T0, value: 1 }]);
+        expect(await store.query({ deviceId: writer, ...ALL_TIME, limit: NO_LIMIT })).toEqual([{ channel: 'c', time: T0, value: 1 }]);
+        expect(await store.query({ deviceId, from, to, agg: 'max', limit: NO_LIMIT, rawOnly: true })).toEqual([
+          { channel: 'a', time: from, value: 4 },
+          { channel: 'b', time: from, value: 4 },
+        ]);
       });
     });
 

@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WriteRejectedError } from './errors.ts';
 import { packReadings, unpackPoints, type PackedPoints, type ThreadReply, type ThreadRequest, type ThreadRole } from './sqlite-thread-main.ts';
-import { DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
+import { DEFAULT_QUERY_MAX_SCAN, DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, QueryTooLargeError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 import type { TierRetention } from './tier-retention.ts';
 
 /** Queries running back to back this long wait for the running ones to end before the next starts. */
@@ -67,6 +67,8 @@ export interface ThreadedSqliteStoreOptions {
   readers?: number;
   /** bound on each query, waiting for a reader included; default 10 s */
   queryTimeoutMs?: number;
+  /** most stored rows (readings or tier buckets) one query may read; default DEFAULT_QUERY_MAX_SCAN */
+  maxScan?: number;
   /** how long each history tier keeps its buckets; default DEFAULT_TIER_RETENTION */
   tierRetention?: TierRetention;
 }
@@ -77,6 +79,7 @@ function replyError(error: { name: string; message: string }): Error {
 
 export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): ThreadedSqliteStore {
   const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const maxScan = options.maxScan ?? DEFAULT_QUERY_MAX_SCAN;
   const maxReaders = Math.max(1, options.readers ?? Math.min(2, availableParallelism() - 1));
   let worker: Worker | null = null;
   let ready: Promise<void> | null = null;
@@ -85,7 +88,7 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
   let closed = false;
 
   function start(): Promise<void> {
-    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, tierRetention: options.tierRetention, sqliteThread: true, role: 'writer' satisfies ThreadRole } });
+    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, tierRetention: options.tierRetention, maxScan, sqliteThread: true, role: 'writer' satisfies ThreadRole } });
     worker = w;
     ready = new Promise<void>((resolve, reject) => {
       w.on('message', (reply: ThreadReply) => {
@@ -139,13 +142,15 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
   }
 
   function startReader(): void {
-    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, tierRetention: options.tierRetention, sqliteThread: true, role: 'reader' satisfies ThreadRole } });
+    const w = new Worker(WORKER_ENTRY, { workerData: { path: options.path, tierRetention: options.tierRetention, maxScan, sqliteThread: true, role: 'reader' satisfies ThreadRole } });
     const reader: Reader = { worker: w, ready: false, job: null };
     readers.add(reader);
     w.on('message', (reply: ThreadReply) => {
       if (reply.id === 0) reader.ready = true;
       else if (reader.job) {
         if (reply.ok) finish(reader.job, null, unpackPoints(reply.result as PackedPoints));
+        // past its scan bound the reader is fine and keeps serving; the error crosses as a name only
+        else if (reply.error.name === 'QueryTooLargeError') finish(reader.job, new QueryTooLargeError(reader.job.query.maxScan ?? maxScan));
         else finish(reader.job, replyError(reply.error));
       }
       pump();
