@@ -12,13 +12,13 @@ import type { Metrics } from '../metrics.ts';
 import { DEVICE_ID_PATTERN } from '../protocol/index.ts';
 import { DeviceExistsError, DeviceLimitError, type DeviceRecord, type DeviceRegistry } from '../registry/registry.ts';
 import type { StoreHealth } from '../store/open-store.ts';
-import type { ReadingPoint, ReadingStore } from '../store/store.ts';
+import { isQueryTooLarge, type ReadingPoint, type ReadingStore } from '../store/store.ts';
 import type { CommandLog } from '../commands/command-log.ts';
 import type { CommandService } from '../commands/command-service.ts';
 import { clientAddress } from './client-address.ts';
 import { compressJson } from './content-coding.ts';
 import { mountCommandRoutes } from './command-routes.ts';
-import { parseHistoryParams } from './history-query.ts';
+import { parseHistoryParams, queryTooLarge } from './history-query.ts';
 import { HttpError, isConnectionFailure } from './http-error.ts';
 import type { DeviceView, HistoryResponse } from './wire.ts';
 
@@ -208,6 +208,11 @@ export function createApp(options: AppOptions): Hono {
       if ((err as { code?: unknown } | null)?.code === 'STORE_QUERY_TIMEOUT') {
         log.warn({ deviceId: id, err }, 'history query timed out');
         throw new HttpError('HUB_ERR_QUERY_TIMEOUT', `the query took too long: narrow the range, pick a channel or widen \`every\``);
+      }
+      // the store's QueryTooLargeError: it read more stored points than its bound (HUB_QUERY_MAX_SCAN)
+      if (isQueryTooLarge(err)) {
+        log.warn({ deviceId: id, maxScan: err.maxScan }, 'history query read too many points');
+        throw queryTooLarge(err.maxScan);
       }
       log.error({ err }, 'history query failed');
       throw new HttpError('HUB_ERR_STORE_UNAVAILABLE', 'the store did not answer');

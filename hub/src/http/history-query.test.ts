@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseHistoryParams } from './history-query.ts';
+import { parseDuration, parseHistoryParams, queryTooLarge } from './history-query.ts';
 import { HttpError } from './http-error.ts';
 
 const opts = { now: 1_700_000_000_000, maxPoints: 1000 };
@@ -58,5 +58,11 @@ describe('history query parameters', () => {
   });
   it('refuses more windows than a response may hold', () => {
     expect(codeOf('from=0&to=86400000&every=1s')).toBe('HUB_ERR_TOO_MANY_POINTS');
+  });
+  it('answers a query the store stopped past its bound on points read with 422 HUB_ERR_QUERY_TOO_LARGE', () => {
+    const err = queryTooLarge(20_000_000);
+    expect(err.toJSON().error.code).toBe('HUB_ERR_QUERY_TOO_LARGE');
+    expect(err.status).toBe(422);
+    expect(err.message).toContain('20000000');
   });
 });

@@ -64,3 +64,15 @@ export function parseHistoryParams(deviceId: string, params: URLSearchParams, op
 
   return { query: { deviceId, channel, from, to, every, agg, limit }, format };
 }
+
+/**
+ * The answer to a query the store stopped past its bound on stored points (HUB_QUERY_MAX_SCAN).
+ * Whole minutes or hours in `every` let a history tier answer, which reads a bucket where the
+ * readings would be a minute or an hour of rows.
+ */
+export function queryTooLarge(maxScan: number): HttpError {
+  return new HttpError(
+    'HUB_ERR_QUERY_TOO_LARGE',
+    `the query read more than ${maxScan} stored points: narrow the range, pick a channel, or use an \`every\` of whole minutes or hours so a history tier answers`,
+  );
+}

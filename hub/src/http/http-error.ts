@@ -19,6 +19,8 @@ export const HttpErrorCode = {
   /** cluster mode: PostgreSQL, which holds the registry, commands and alerts, did not answer */
   HUB_ERR_UNAVAILABLE: 503,
   HUB_ERR_QUERY_TIMEOUT: 504,
+  /** a history query read more stored points than HUB_QUERY_MAX_SCAN (embedded store); the request is valid, the data too much */
+  HUB_ERR_QUERY_TOO_LARGE: 422,
   HUB_ERR_INTERNAL: 500,
   /** only counted: an upgrade that did not become a WebSocket in time is closed without an answer */
   HUB_ERR_UPGRADE_TIMEOUT: null,

@@ -23,7 +23,7 @@ export interface OpenedStore {
 const reachable = (store: { ping(): Promise<void> }) => store.ping().then(() => true, () => false);
 
 export async function openStore(
-  options: Pick<HubOptions, 'dataDir' | 'influxUrl' | 'influxRetention' | 'spoolMaxBytes'> & Partial<Pick<HubOptions, 'tierRetention'>>,
+  options: Pick<HubOptions, 'dataDir' | 'influxUrl' | 'influxRetention' | 'spoolMaxBytes'> & Partial<Pick<HubOptions, 'tierRetention' | 'queryMaxScan'>>,
   parts: { log: Logger; metrics: Metrics; injected?: ReadingStore },
 ): Promise<OpenedStore> {
   const { log, metrics, injected } = parts;
@@ -74,7 +74,7 @@ export async function openStore(
     };
   }
   const path = join(options.dataDir, 'readings.db');
-  const sqlite = createThreadedSqliteStore({ path, tierRetention: options.tierRetention });
+  const sqlite = createThreadedSqliteStore({ path, tierRetention: options.tierRetention, maxScan: options.queryMaxScan });
   // Opened now, so a database that cannot be opened stops the start rather than failing every
   // write and query later (503).
   await sqlite.open().catch((err: unknown) => {
