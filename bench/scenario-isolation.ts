@@ -1,9 +1,10 @@
 // Isolation: good devices stream at a steady open-loop rate, well under the hub's capacity, to a
 // hub on the embedded store that keeps its default per-device budgets. For each abuser in turn
 // (each in a process of its own) their ACK latency is measured in a window alone, then, without
-// stopping them, in a window beside the abuser: on a shared machine each abuser is compared with
-// the baseline taken just before it. Then the good devices stop and drain, and what they sent
-// since they started is counted back from the store.
+// stopping them, in a window beside the abuser. Then the good devices stop and drain, and what they
+// sent since they started is counted back from the store. On a shared machine the baseline drifts
+// with other processes: each abuser is set against the alone windows on either side of it (the
+// next abuser's, and one more after the last).
 import type { AbuserConfig, AbuserKind, AbuserStats } from './abuser-child.ts';
 import { BENCH_ADMIN_TOKEN, deviceId } from './bench-devices.ts';
 import { startChild, type Child } from './children.ts';
@@ -65,6 +66,8 @@ export interface IsolationResult {
   seedPoints: number;
   seedMs: number;
   phases: IsolationPhase[];
+  /** one more alone window after the last abuser, the baseline after it */
+  finalAlone: IsolationWindow;
 }
 
 export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> {
@@ -164,9 +167,16 @@ export async function runIsolation(ctx: BenchContext): Promise<IsolationResult> 
         liveClientsAtEnd,
       });
     }
+    ctx.log('isolation: alone again');
+    await Promise.all(loads.map((c) => c.call('openLoop', { framesPerSecond: framesPerSecond / loads.length, distinctTimes: true })));
+    await sleep(options.warmSeconds * 1000);
+    await record(true);
+    const finalFigures = await measure(null);
+    const finalStops = await Promise.all(loads.map((c) => c.call<LoadStopResult>('stop', { drainMs: 30_000 })));
+    const finalAlone = { ack: distribution(finalStops.flatMap((s) => s.ackLatencies)), ...finalFigures };
     return {
       devices: options.devices, framesPerSecond, readingsPerSecond: framesPerSecond * samplesPerFrame, samplesPerFrame,
-      seedPoints: options.isolationPoints, seedMs: hub.seedMs ?? 0, phases,
+      seedPoints: options.isolationPoints, seedMs: hub.seedMs ?? 0, phases, finalAlone,
     };
   } finally {
     await stopAll([abuser, ...loads, hub]);
