@@ -20,6 +20,7 @@ export interface LiveClientOptions {
 export class LiveClient {
   private ws: WebSocket | null = null;
   private devices: string[] | '*' = [];
+  private channels: string[] | undefined;
   private readonly listeners = new Set<(message: LiveMessage) => void>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private attempt = 0;
@@ -65,14 +66,16 @@ export class LiveClient {
     this.setState('stopped');
   }
 
-  /** Replaces the subscription, as the hub does. */
-  subscribe(devices: string[] | '*'): void {
+  /** Replaces the subscription, as the hub does; `channels` limits the readings to those channels. */
+  subscribe(devices: string[] | '*', channels?: string[]): void {
     this.devices = devices;
+    this.channels = channels;
     this.sendSubscription();
   }
 
   private sendSubscription(): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'subscribe', devices: this.devices } satisfies LiveSubscribe));
+    const message: LiveSubscribe = { type: 'subscribe', devices: this.devices, ...(this.channels && { channels: this.channels }) };
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 
   private setState(state: LiveState): void {

@@ -63,7 +63,7 @@ function route(): void {
   const view = match
     ? devicePageView(decodeURIComponent(match[1]), api, store, live, alerts)
     : fleet
-      ? fleetView(api, store, fleet[1] && decodeURIComponent(fleet[1]))
+      ? fleetView(api, store, live, fleet[1] && decodeURIComponent(fleet[1]))
       : rules
         ? rulePageView(api, store, rules)
         : /^#\/alerts\/?$/.test(location.hash)
