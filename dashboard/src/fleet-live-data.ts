@@ -44,25 +44,29 @@ export interface Column {
  * The columns on one time axis, as uPlot takes them: `undefined` where a device has no point at a
  * time another device has (the line goes on), `null` inside an outage (the line breaks). Each
  * column's outages are judged by its own interval, so a 1 Hz device beside a 50 Hz one keeps its
- * line. The columns are sorted already, so this is a merge, not a sort, each frame.
+ * line.
  */
-export function joinColumns(columns: readonly Column[], minGapS = MIN_GAP_S): { data: [number[], ...(number | null | undefined)[][]]; gaps: number[] } {
+export function joinColumns(columns: readonly Column[], minGapS = MIN_GAP_S): { data: [Float64Array, ...(number | null | undefined)[][]]; gaps: number[] } {
   const gapped = columns.map((c) => withGaps(c.times, c.values, gapThreshold(estimateInterval(c.times), minGapS)) ?? { times: c.times, values: c.values, gaps: 0 });
-  const next = gapped.map(() => 0);
-  const times: number[] = [];
-  const data = gapped.map(() => [] as (number | null | undefined)[]);
-  for (;;) {
-    let t = Infinity;
-    gapped.forEach((c, k) => { if (next[k] < c.times.length && c.times[next[k]] < t) t = c.times[next[k]]; });
-    if (t === Infinity) break;
-    times.push(t);
-    gapped.forEach((c, k) => {
-      let v: number | null | undefined;
-      // several readings at one time: the last one counts, as it does in a ring that took them all
-      while (next[k] < c.times.length && c.times[next[k]] === t) v = c.values[next[k]++];
-      data[k].push(v);
-    });
-  }
+  let total = 0;
+  for (const c of gapped) total += c.times.length;
+  // every time once, ascending: a typed array sorts numbers without a comparator
+  const all = new Float64Array(total);
+  let at = 0;
+  for (const c of gapped) for (let i = 0; i < c.times.length; i++) all[at++] = c.times[i];
+  all.sort();
+  let m = 0;
+  for (let i = 0; i < total; i++) if (i === 0 || all[i] !== all[m - 1]) all[m++] = all[i];
+  const times = all.subarray(0, m);
+  const data = gapped.map((c) => {
+    const column = new Array<number | null | undefined>(m).fill(undefined);
+    // several readings at one time: the last one counts, as it does in a ring that took them all
+    for (let i = 0, j = 0; i < c.times.length; i++) {
+      while (times[j] < c.times[i]) j++;
+      column[j] = c.values[i];
+    }
+    return column;
+  });
   return { data: [times, ...data], gaps: gapped.map((c) => c.gaps) };
 }
 
