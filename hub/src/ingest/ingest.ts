@@ -31,6 +31,11 @@ export interface IngestOptions {
    * (default 32, the window FP-5.6 suggests)
    */
   ackWindow?: number;
+  /**
+   * store writes running at once (default 1). More keep a store that answers over a network busy
+   * between requests; ACKs and watermarks still follow batch order, whatever order writes end in.
+   */
+  writesInFlight?: number;
   /** [FP-4.2.4] samples further ahead of the hub clock are rejected */
   maxFutureMs: number;
   /**
@@ -112,6 +117,9 @@ export interface DeviceState {
   channels: (ChannelDescriptor | undefined)[];
   /** presence's counters for the device, updated in place */
   counters: DeviceCounters;
+  /** the latest batch handed to the store with readings of the device, and their latest time */
+  lastBatch: number;
+  lastBatchTime: number;
 }
 
 /**
@@ -132,12 +140,29 @@ interface PendingAck {
   device: DeviceState;
   seq: number;
   epoch: number;
+  /** the frame's latest accepted sample time */
+  lastTime: number;
 }
 
 interface Batch {
+  /** numbered in the order batches are cut, which is the order their ACKs go out in */
+  id: number;
   readings: Reading[];
   acks: PendingAck[];
+  /**
+   * holds a reading at or before a time its device has in a batch not yet written: the same point
+   * may be in both, and the later must win, so this write starts only when the earlier ones ended
+   */
+  afterEarlier: boolean;
+  written: boolean;
 }
+
+/** How a batch's store write ended. */
+type WriteOutcome =
+  | { ok: true; refused: readonly Reading[]; error?: unknown }
+  | { ok: false };
+
+const newBatch = (id: number): Batch => ({ id, readings: [], acks: [], afterEarlier: false, written: false });
 
 export class Ingest {
   private readonly devices = new Map<string, DeviceState>();
@@ -146,12 +171,20 @@ export class Ingest {
    * descriptors, their names and units, the index) cost about half a KiB.
    */
   private readonly channelLists = new Map<string, ChannelList>();
-  private pending: Batch = { readings: [], acks: [] };
+  private pending: Batch = newBatch(1);
   private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
-  /** batches handed to the write chain and not yet settled */
-  private writing = 0;
-  /** a device filled its window while the store was writing: flush when it is done */
+  /** writes of cut batches waiting for a free slot, oldest first */
+  private readonly queued: (() => Promise<void>)[] = [];
+  /** store writes running */
+  private inFlight = 0;
+  private readonly writesInFlight: number;
+  /** cut batches, oldest first, from the oldest whose write has not ended */
+  private readonly unwritten: Batch[] = [];
+  /** resolves when every batch cut so far has been written (or failed) */
+  private allWritten: Promise<unknown> = Promise.resolve();
+  /** resolves when every batch cut so far is acknowledged or abandoned, in the order they were cut */
+  private released: Promise<void> = Promise.resolve();
+  /** a device filled its window while every write slot was busy: flush when one is free */
   private flushWhenWritten = false;
   private readonly unsavedMarks = new Set<DeviceState>();
   private marksSavedAt = 0;
@@ -164,6 +197,8 @@ export class Ingest {
   constructor(private readonly options: IngestOptions) {
     this.now = options.now ?? Date.now;
     this.ackWindow = options.ackWindow ?? 32;
+    this.writesInFlight = options.writesInFlight ?? 1;
+    if (!Number.isSafeInteger(this.writesInFlight) || this.writesInFlight < 1) throw new RangeError(`writesInFlight must be a whole number ≥ 1, not ${options.writesInFlight}`);
     this.limitedLog = options.logLimiter ?? new LogLimiter(options.log);
   }
 
@@ -192,7 +227,7 @@ export class Ingest {
     if (!device) {
       device = {
         id: frame.deviceId, session: record?.session ?? null, acceptedSeq: record?.ackedSeq ?? 0, durableSeq: record?.ackedSeq ?? 0, skipped: [],
-        epoch: 0, channels: [], counters: emptyCounters(),
+        epoch: 0, channels: [], counters: emptyCounters(), lastBatch: 0, lastBatchTime: -Infinity,
       };
       this.devices.set(frame.deviceId, device);
     } else if (record && (record.session !== device.session || record.ackedSeq > device.durableSeq)) {
@@ -285,6 +320,10 @@ export class Ingest {
     const deviceId = device.id;
     const channelList = device.channels;
     const { channel: channels, valueType, offset, value: values } = frame;
+    // a point at or before this may also be in a batch still being written
+    const overlapsUpTo = device.lastBatch >= this.oldestUnwritten() ? device.lastBatchTime : -Infinity;
+    let overlaps = false;
+    let lastTime = -Infinity;
     let firstError: { code: ErrorName; text: string } | null = null;
     let rejected = 0;
     for (let i = 0; i < count; i++) {
@@ -303,7 +342,10 @@ export class Ingest {
         continue;
       }
       pending.push({ deviceId, channel: channel!.name, time, value });
+      if (time > lastTime) lastTime = time;
+      if (time <= overlapsUpTo) overlaps = true;
     }
+    if (overlaps) this.pending.afterEarlier = true;
     const accepted = pending.length - firstAccepted;
     device.counters.readings += accepted;
     let verdict = ACCEPTED;
@@ -324,7 +366,7 @@ export class Ingest {
       }
       live.publish({ type: 'readings', deviceId: device.id, readings });
     }
-    this.pending.acks.push({ device, seq: frame.seq, epoch: device.epoch });
+    this.pending.acks.push({ device, seq: frame.seq, epoch: device.epoch, lastTime });
     this.schedule(device);
     return verdict;
   }
@@ -335,14 +377,23 @@ export class Ingest {
     // more readings would only idle it (1-sample frames from 100 devices with windows of 32 fill
     // 3200 of a 5000-reading batch, and then everyone waited 20 ms). Only the frame that fills the
     // window flushes, so a device with a larger window does not make a batch of every frame. While
-    // the store is still writing, the flush waits for it and then takes everything that came
+    // every write slot is busy, the flush waits for one and then takes everything that came
     // meanwhile: batches cut at every full window made the embedded store commit 1280-reading
     // batches and fall from 426k to 116k readings/s.
     if (device.acceptedSeq - device.durableSeq === this.ackWindow) {
-      if (this.writing === 0) return this.startFlush();
+      if (this.slotFree()) return this.startFlush();
       this.flushWhenWritten = true;
     }
     this.timer ??= setTimeout(() => this.startFlush(), this.options.flushIntervalMs);
+  }
+
+  private slotFree(): boolean {
+    return this.inFlight < this.writesInFlight && this.queued.length === 0;
+  }
+
+  /** The id of the oldest batch whose write has not ended (the next batch's, when none). */
+  private oldestUnwritten(): number {
+    return this.unwritten.length > 0 ? this.unwritten[0].id : this.pending.id;
   }
 
   private startFlush(): void {
@@ -353,42 +404,70 @@ export class Ingest {
     this.flushWhenWritten = false;
     if (this.pending.acks.length === 0) return;
     const batch = this.pending;
-    this.pending = { readings: [], acks: [] };
-    this.writing++;
-    // One batch in flight at a time keeps each device's ACKs in order.
-    this.flushing = this.flushing.then(async () => {
-      try {
-        await this.writeBatch(batch);
-      } finally {
-        this.batchWritten();
-      }
+    this.pending = newBatch(batch.id + 1);
+    for (const ack of batch.acks) {
+      ack.device.lastBatch = batch.id;
+      if (ack.lastTime > ack.device.lastBatchTime) ack.device.lastBatchTime = ack.lastTime;
+    }
+    let settle!: (outcome: WriteOutcome) => void;
+    const outcome = new Promise<WriteOutcome>((resolve) => (settle = resolve));
+    const earlier = this.allWritten;
+    this.allWritten = earlier.then(() => outcome);
+    this.unwritten.push(batch);
+    this.queued.push(async () => {
+      if (batch.afterEarlier) await earlier;
+      const result = await this.writeBatch(batch);
+      batch.written = true;
+      settle(result);
     });
+    // Writes may end in any order; ACKs and watermarks go out in the order batches were cut, so a
+    // device's ACKs never pass one another and a failed batch is abandoned before any later
+    // batch of its devices is acknowledged (the epoch check then holds those ACKs back).
+    this.released = this.released.then(async () => this.release(batch, await outcome));
+    this.startWrites();
   }
 
-  private batchWritten(): void {
-    this.writing--;
-    if (this.writing === 0 && this.flushWhenWritten) this.startFlush();
+  private startWrites(): void {
+    while (this.inFlight < this.writesInFlight && this.queued.length > 0) {
+      const write = this.queued.shift()!;
+      this.inFlight++;
+      void write().finally(() => this.writeEnded());
+    }
   }
 
-  private async writeBatch(batch: Batch): Promise<void> {
+  private writeEnded(): void {
+    this.inFlight--;
+    while (this.unwritten.length > 0 && this.unwritten[0].written) this.unwritten.shift();
+    this.startWrites();
+    if (this.flushWhenWritten && this.slotFree()) this.startFlush();
+  }
+
+  /** Writes the batch; settles once the store has it, or with `ok: false` when it could not take it. */
+  private async writeBatch(batch: Batch): Promise<WriteOutcome> {
     const { store, metrics } = this.options;
     const stopTimer = metrics.storeWriteSeconds.startTimer();
     try {
       if (batch.readings.length > 0) await store.write(batch.readings);
       stopTimer();
       metrics.readingsStored.inc(batch.readings.length);
+      return { ok: true, refused: [] };
     } catch (err) {
       const salvaged = isWriteRejected(err) ? await writeSalvaging((r) => store.write(r), batch.readings).catch(() => null) : null;
       if (!salvaged) {
         metrics.storeWriteFailures.inc();
         this.limitedLog.error('store', { err, readings: batch.readings.length }, 'store write failed; devices will resend');
-        this.abandon(batch);
-        return;
+        return { ok: false };
       }
       stopTimer();
       metrics.readingsStored.inc(batch.readings.length - salvaged.refused.length);
-      this.refusedByStore(salvaged.refused, salvaged.error);
+      return { ok: true, refused: salvaged.refused, error: salvaged.error };
     }
+  }
+
+  /** Acknowledges a written batch, or abandons a failed one; batches come here in the order they were cut. */
+  private async release(batch: Batch, outcome: WriteOutcome): Promise<void> {
+    if (!outcome.ok) return this.abandon(batch);
+    if (outcome.refused.length > 0) this.refusedByStore(outcome.refused, outcome.error);
     const acked = new Map<DeviceState, number>();
     for (const { device, seq, epoch } of batch.acks) {
       if (epoch !== device.epoch) continue;
@@ -464,7 +543,7 @@ export class Ingest {
   /** Writes everything pending; resolves when it is durable (or abandoned) and its watermarks saved. */
   async flush(): Promise<void> {
     this.startFlush();
-    await this.flushing;
+    await this.released;
     await this.saveWatermarks();
   }
 

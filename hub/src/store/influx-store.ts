@@ -151,6 +151,10 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
   let tiersSince = -Infinity;
   let opening: Promise<void> | undefined;
   let closed = false;
+  // Late writes compute their span of the tiers one after another: each reads the readings and
+  // writes buckets from them, so of two running at once the one that read first could write last,
+  // without the other's readings. (Its own readings are written before it starts.)
+  let backfilling: Promise<void> = Promise.resolve();
 
   async function request(url: string, init: RequestInit & { timeout?: number; deadline?: Deadline }): Promise<{ status: number; body: string }> {
     if (closed) throw new Error('the InfluxDB store is closed');
@@ -300,7 +304,10 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     const filter = [...devices].map((d) => `device = ${stringLiteral(encodeTagValue(d))}`).join(' OR ');
     // one request: InfluxDB runs the statements in order, minutes before the hours made from them
     const statements = backfillStatements(influxNames, tierRetention, filter, first, last + 1, writtenAt);
-    if (statements.length > 0) await influxql(statements.join(';\n'));
+    if (statements.length === 0) return;
+    const backfill = backfilling.then(() => influxql(statements.join(';\n')));
+    backfilling = backfill.then(() => undefined, () => undefined);
+    await backfill;
   }
 
   /** The device's channel names, from the index (no points read), in the contract's order; a tier's too if asked. */
@@ -366,6 +373,7 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
       if (readings.length === 0) return;
       await open();
       // One request after another: a batch may hold the same point twice, and the later must win.
+      // (Writes may run at once; ingest starts one that rewrites a point of another after it.)
       for (let start = 0; start < readings.length; start += LINES_PER_REQUEST) {
         const end = Math.min(readings.length, start + LINES_PER_REQUEST);
         let lines = '';
