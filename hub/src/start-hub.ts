@@ -115,6 +115,7 @@ export async function startHub(overrides: Partial<HubOptions> & HubParts = {}): 
   const ingest = new Ingest({
     store, registry, presence, live, metrics, log, logLimiter,
     batchSize: options.batchSize, flushIntervalMs: options.flushIntervalMs, maxFutureMs: options.maxFutureMs,
+    writesInFlight: options.storeWritesInFlight,
     maxChannelNamesPerDevice: options.maxChannelNamesPerDevice,
     watch: (deviceId, readings, from, count) => alerts?.readings(deviceId, readings, from, count),
     // InfluxDB drops points older than its retention policy; a minute's margin keeps a reading

@@ -50,6 +50,8 @@ message naming the variable.
       serial ports to bridge, e.g. /dev/ttyUSB0:115200,/dev/ttyACM0 (baud defaults to 115200)
   HUB_SPOOL_MAX_BYTES           default 1073741824 (1 GiB)
       bound of the outage spool
+  HUB_STORE_WRITES_IN_FLIGHT    default 2
+      store writes running at once (1-64); acknowledgements still go out in order
   HUB_LOG_LEVEL                 default info
       pino level: fatal, error, warn, info, debug, trace
   HUB_MAX_FRAMES_PER_SECOND     default 1000
