@@ -74,6 +74,8 @@ export interface BenchOptions {
   soakRate: number;
   /** hub batchSize override (readings per store write), to try a change without editing the hub */
   hubBatchSize?: number;
+  /** hub store writes in flight override, to compare settings without editing the hub */
+  hubWritesInFlight?: number;
 }
 
 /** The most readings a bench frame holds within the protocol's payload limit [FP-3.2]. */
@@ -200,6 +202,8 @@ export const USAGE = `npm run bench -- [flags]
                        registry into the temp dir on the first run, about a minute, and reused)
   --profile            write hub CPU profiles (node --cpu-prof) to bench/results/profiles/
   --hub-batch-size N   hubs' readings per store write (default: the hub's own)
+  --hub-writes-in-flight N
+                       hubs' store writes running at once (default: the hub's own)
   --soak DURATION      soak run instead of the scenarios, e.g. 90s, 10m, 1h: ${SOAK_DEFAULT_DEVICES} devices (--devices)
                        streaming with store-and-forward and random reconnects; RSS, latency
                        and lost/duplicated readings; writes bench/results/soak.json
@@ -299,6 +303,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--soak-interval': options.soakIntervalMs = parseDuration(flag, value()); break;
       case '--soak-rate': options.soakRate = positive(flag, value(), false); break;
       case '--hub-batch-size': options.hubBatchSize = positive(flag, value()); break;
+      case '--hub-writes-in-flight': options.hubWritesInFlight = positive(flag, value()); break;
       default:
         throw new UsageError(`unknown flag ${flag}`);
     }

@@ -29,6 +29,8 @@ export interface HubChildConfig {
   /** parent directory for the temp data dir (the disk the embedded store is measured on) */
   dataRoot?: string;
   batchSize?: number;
+  /** store writes running at once (default: the hub's own) */
+  writesInFlight?: number;
   flushIntervalMs?: number;
   /**
    * Keep the hub's default per-device budgets (frames, readings and bytes per second) instead of
@@ -113,6 +115,7 @@ try {
     }),
     ...(config.cluster ? { cluster: config.cluster, maxConnectionsPerIp: 1_000_000, maxHttpConnectionsPerIp: 1_000_000 } : {}),
     ...(config.batchSize ? { batchSize: config.batchSize } : {}),
+    ...(config.writesInFlight ? { storeWritesInFlight: config.writesInFlight } : {}),
     ...(config.flushIntervalMs ? { flushIntervalMs: config.flushIntervalMs } : {}),
   };
   const counting = config.mode === 'decode-only' ? createCountingStore() : null;
