@@ -35,6 +35,9 @@ describe('config', () => {
     expect(loadConfig({ HUB_QUERY_MAX_SCAN: '500000' }).queryMaxScan).toBe(500_000);
     expect(loadConfig({}).queryMaxScan).toBe(20_000_000);
     expect(() => loadConfig({ HUB_QUERY_MAX_SCAN: '10' })).toThrow(/HUB_QUERY_MAX_SCAN=10/);
+    expect(loadConfig({}).storeWritesInFlight).toBe(2);
+    expect(loadConfig({ HUB_STORE_WRITES_IN_FLIGHT: '3' }).storeWritesInFlight).toBe(3);
+    expect(() => loadConfig({ HUB_STORE_WRITES_IN_FLIGHT: '0' })).toThrow(/HUB_STORE_WRITES_IN_FLIGHT=0/);
   });
 
   it('refuses an operator token shorter than 16 characters or with white space', () => {
