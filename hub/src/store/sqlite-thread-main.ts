@@ -4,7 +4,8 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSqliteStore, openSqliteReader } from './sqlite-store.ts';
-import type { Reading, ReadingPoint, ReadingQuery } from './store.ts';
+import { pointsJson } from './points-json.ts';
+import type { EncodedPoints, Reading, ReadingPoint, ReadingQuery } from './store.ts';
 import type { TierRetention } from './tier-retention.ts';
 
 /**
@@ -90,7 +91,7 @@ export function unpackPoints(packed: PackedPoints): ReadingPoint[] {
 
 export type ThreadRequest =
   | { id: number; op: 'write'; packed: PackedReadings }
-  | { id: number; op: 'query'; query: ReadingQuery }
+  | { id: number; op: 'query'; query: ReadingQuery; encoding?: 'json' }
   | { id: number; op: 'ping' }
   | { id: number; op: 'close' };
 
@@ -111,6 +112,8 @@ function reply(port: NonNullable<typeof parentPort>, id: number, run: () => unkn
     if (result && typeof result === 'object' && 'channelIndex' in result) {
       const { channelIndex, times, values } = result as PackedPoints;
       port.postMessage({ id, ok: true, result } satisfies ThreadReply, [channelIndex.buffer, times.buffer, values.buffer] as ArrayBuffer[]);
+    } else if (result && typeof result === 'object' && 'json' in result) {
+      port.postMessage({ id, ok: true, result } satisfies ThreadReply, [(result as EncodedPoints).json.buffer] as ArrayBuffer[]);
     } else port.postMessage({ id, ok: true, result } satisfies ThreadReply);
   } catch (err) {
     const { name, message } = err as Error;
@@ -132,12 +135,18 @@ function lowerThreadPriority(): void {
   }
 }
 
+/** TextEncoder's bytes own their buffer, so it can be transferred (a small Buffer.from shares a pool's). */
+function encodePoints(points: ReadingPoint[]): EncodedPoints {
+  return { count: points.length, json: new TextEncoder().encode(pointsJson(points)) };
+}
+
 /** A reader answers one query at a time; the main thread sends the next when it has the answer. */
 function serveReads(port: NonNullable<typeof parentPort>, path: string, tierRetention: TierRetention | undefined, maxScan: number | undefined): void {
   lowerThreadPriority();
   const reader = openSqliteReader(path, { pace: READER_PACE, checkpoint: true, tierRetention, maxScan });
   port.on('message', function onReadRequest(request: ThreadRequest) {
-    if (request.op === 'query') reply(port, request.id, () => packPoints(reader.query(request.query)));
+    if (request.op === 'query' && request.encoding === 'json') reply(port, request.id, () => encodePoints(reader.query(request.query)));
+    else if (request.op === 'query') reply(port, request.id, () => packPoints(reader.query(request.query)));
     else if (request.op === 'close') reply(port, request.id, () => reader.close());
     else reply(port, request.id, () => { throw new Error(`a reader thread does not ${request.op}`); });
   });

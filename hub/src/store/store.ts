@@ -61,9 +61,21 @@ export interface ReadingStore {
    * writes, not before them. Rejects with QueryTimeoutError when it runs past the store's bound.
    */
   query(q: ReadingQuery): Promise<ReadingPoint[]>;
+  /**
+   * Optional: `query`'s answer as the UTF-8 bytes of its JSON array of points (what
+   * JSON.stringify gives), made off the event loop, for a store whose queries run on threads of
+   * their own. Same bounds and errors as `query`.
+   */
+  queryJson?(q: ReadingQuery): Promise<EncodedPoints>;
   /** Resolves when the backend answers; rejects when it is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface EncodedPoints {
+  /** how many points the JSON holds */
+  count: number;
+  json: Uint8Array;
 }
 
 /** Default bound on one history query, from the call to its answer (waiting for a free reader included). */

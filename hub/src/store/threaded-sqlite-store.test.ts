@@ -39,3 +39,32 @@ describe('SQLite on its own thread: the bound on rows a query reads', () => {
     }
   });
 });
+
+describe('SQLite on its own thread: answers as JSON', () => {
+  it('writes on the reader thread exactly the JSON of what query answers, under the same bounds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sqlite-thread-'));
+    const store = createThreadedSqliteStore({ path: join(dir, 'readings.db'), maxScan: 5000 });
+    try {
+      const readings = ['humidity', 'temp "inside"'].flatMap((channel, c) =>
+        Array.from({ length: 1200 }, (_, i) => ({ deviceId: 'd', channel, time: i * 250, value: c * 100 + Math.sin(i) * 1e-7 })));
+      await store.write(readings);
+      const queries = [
+        { deviceId: 'd', from: 0, to: 300_000, limit: 10_000 },
+        { deviceId: 'd', from: 0, to: 300_000, limit: 100 },
+        { deviceId: 'd', channel: 'humidity', from: 0, to: 300_000, every: 7000, agg: 'mean', limit: 1000 },
+        { deviceId: 'd', from: 0, to: 300_000, every: 60_000, agg: 'last', limit: 1000 },
+        { deviceId: 'nobody', from: 0, to: 300_000, limit: 10 },
+      ] as const;
+      for (const q of queries) {
+        const points = await store.query(q);
+        const encoded = await store.queryJson(q);
+        expect(encoded.count).toBe(points.length);
+        expect(new TextDecoder().decode(encoded.json)).toBe(JSON.stringify(points));
+      }
+      expect(await store.queryJson({ ...queries[0], maxScan: 100 }).catch((err: unknown) => err)).toBeInstanceOf(QueryTooLargeError);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

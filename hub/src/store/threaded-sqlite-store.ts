@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WriteRejectedError } from './errors.ts';
 import { packReadings, unpackPoints, type PackedPoints, type ThreadReply, type ThreadRequest, type ThreadRole } from './sqlite-thread-main.ts';
-import { DEFAULT_QUERY_MAX_SCAN, DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, QueryTooLargeError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
+import { DEFAULT_QUERY_MAX_SCAN, DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, QueryTooLargeError, type EncodedPoints, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 import type { TierRetention } from './tier-retention.ts';
 
 /** Queries running back to back this long wait for the running ones to end before the next starts. */
@@ -28,6 +28,7 @@ const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./sqlite-thread.
 export interface ThreadedSqliteStore extends ReadingStore {
   /** Starts the thread and opens the database; rejects with the reason when it cannot. */
   open(): Promise<void>;
+  queryJson(q: ReadingQuery): Promise<EncodedPoints>;
 }
 // sqlite3_errstr() of the primary result codes.
 const SQLITE_MESSAGES: Record<string, string> = {
@@ -118,7 +119,9 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
   // Readers. A job waits in `queue` until a reader is free; `reader.job` is the one it runs.
   interface Job {
     query: ReadingQuery;
-    resolve(points: ReadingPoint[]): void;
+    /** 'json': the reader answers EncodedPoints instead of packed points */
+    encoding?: 'json';
+    resolve(answer: ReadingPoint[] | EncodedPoints): void;
     reject(err: Error): void;
     timer: NodeJS.Timeout;
     reader?: Reader;
@@ -133,7 +136,7 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
   // Since when queries have run without a break (none running and none waiting); null in a break.
   let readingSince: number | null = null;
 
-  function finish(job: Job, err: Error | null, points?: ReadingPoint[]): void {
+  function finish(job: Job, err: Error | null, points?: ReadingPoint[] | EncodedPoints): void {
     clearTimeout(job.timer);
     if (job.reader?.job === job) job.reader.job = null;
     job.reader = undefined;
@@ -148,7 +151,7 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
     w.on('message', (reply: ThreadReply) => {
       if (reply.id === 0) reader.ready = true;
       else if (reader.job) {
-        if (reply.ok) finish(reader.job, null, unpackPoints(reply.result as PackedPoints));
+        if (reply.ok) finish(reader.job, null, reader.job.encoding ? (reply.result as EncodedPoints) : unpackPoints(reply.result as PackedPoints));
         // past its scan bound the reader is fine and keeps serving; the error crosses as a name only
         else if (reply.error.name === 'QueryTooLargeError') finish(reader.job, new QueryTooLargeError(reader.job.query.maxScan ?? maxScan));
         else finish(reader.job, replyError(reply.error));
@@ -191,7 +194,7 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
         readingSince ??= Date.now();
         reader.job = job;
         job.reader = reader;
-        reader.worker.postMessage({ id: nextId++, op: 'query', query: job.query } satisfies ThreadRequest);
+        reader.worker.postMessage({ id: nextId++, op: 'query', query: job.query, ...(job.encoding && { encoding: job.encoding }) } satisfies ThreadRequest);
       }
     }
     for (let wanted = queue.length - starting; wanted > 0 && readers.size < maxReaders; wanted--) startReader();
@@ -210,6 +213,20 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
     job.reader = undefined;
     job.reject(new QueryTimeoutError(ms));
     pump();
+  }
+
+  async function submit(query: ReadingQuery, encoding?: 'json'): Promise<ReadingPoint[] | EncodedPoints> {
+    if (closed) throw new Error('the store is closed');
+    const startedAt = Date.now();
+    // The writer opens (and creates) the database before any reader may read it.
+    await (ready ?? start());
+    if (closed) throw new Error('the store is closed');
+    const ms = query.timeoutMs ?? queryTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const job: Job = { query, encoding, resolve, reject, timer: setTimeout(() => timedOut(job, ms), Math.max(0, startedAt + ms - Date.now())) };
+      queue.push(job);
+      pump();
+    });
   }
 
   async function call(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<unknown> {
@@ -231,19 +248,8 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
       const packed = packReadings(readings);
       await call({ op: 'write', packed }, [packed.seriesIndex.buffer, packed.times.buffer, packed.values.buffer] as ArrayBuffer[]);
     },
-    async query(query: ReadingQuery) {
-      if (closed) throw new Error('the store is closed');
-      const startedAt = Date.now();
-      // The writer opens (and creates) the database before any reader may read it.
-      await (ready ?? start());
-      if (closed) throw new Error('the store is closed');
-      const ms = query.timeoutMs ?? queryTimeoutMs;
-      return new Promise<ReadingPoint[]>((resolve, reject) => {
-        const job: Job = { query, resolve, reject, timer: setTimeout(() => timedOut(job, ms), Math.max(0, startedAt + ms - Date.now())) };
-        queue.push(job);
-        pump();
-      });
-    },
+    query: (query: ReadingQuery) => submit(query) as Promise<ReadingPoint[]>,
+    queryJson: (query: ReadingQuery) => submit(query, 'json') as Promise<EncodedPoints>,
     async ping() {
       await call({ op: 'ping' });
     },
