@@ -76,6 +76,8 @@ export interface BenchOptions {
   hubBatchSize?: number;
   /** hub store writes in flight override, to compare settings without editing the hub */
   hubWritesInFlight?: number;
+  /** hub flushIntervalMs override */
+  hubFlushMs?: number;
 }
 
 /** The most readings a bench frame holds within the protocol's payload limit [FP-3.2]. */
@@ -204,6 +206,7 @@ export const USAGE = `npm run bench -- [flags]
   --hub-batch-size N   hubs' readings per store write (default: the hub's own)
   --hub-writes-in-flight N
                        hubs' store writes running at once (default: the hub's own)
+  --hub-flush-ms N     hubs' longest wait before a batch goes to the store (default: the hub's own)
   --soak DURATION      soak run instead of the scenarios, e.g. 90s, 10m, 1h: ${SOAK_DEFAULT_DEVICES} devices (--devices)
                        streaming with store-and-forward and random reconnects; RSS, latency
                        and lost/duplicated readings; writes bench/results/soak.json
@@ -304,6 +307,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions | 'help' {
       case '--soak-rate': options.soakRate = positive(flag, value(), false); break;
       case '--hub-batch-size': options.hubBatchSize = positive(flag, value()); break;
       case '--hub-writes-in-flight': options.hubWritesInFlight = positive(flag, value()); break;
+      case '--hub-flush-ms': options.hubFlushMs = positive(flag, value()); break;
       default:
         throw new UsageError(`unknown flag ${flag}`);
     }

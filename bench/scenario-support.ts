@@ -32,7 +32,7 @@ export async function startHubChild(ctx: BenchContext, name: string, config: Omi
   // one directory per hub: the loader's worker thread writes a profile of its own next to the main one
   if (ctx.options.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(ctx.profileDir, label)}`);
   const { child, ready } = await startChild<HubReady>(label, 'hub-child.ts', {
-    config: { ...config, dataRoot: ctx.options.dataRoot, batchSize: ctx.options.hubBatchSize, writesInFlight: ctx.options.hubWritesInFlight } satisfies HubChildConfig,
+    config: { ...config, dataRoot: ctx.options.dataRoot, batchSize: ctx.options.hubBatchSize, writesInFlight: ctx.options.hubWritesInFlight, ...(ctx.options.hubFlushMs ? { flushIntervalMs: ctx.options.hubFlushMs } : {}) } satisfies HubChildConfig,
     nodeFlags: flags,
     logDir: ctx.logDir,
     startTimeoutMs,

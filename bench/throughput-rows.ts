@@ -1,6 +1,7 @@
 // Rows of the ceilings, ingest, latency and memory scenarios, each beside its target. The hub's
 // cost is compared as CPU, not rate: on 2 cores a rate ceiling is whatever the load generators
 // leave, while µs of CPU per message is what the server itself spends.
+import { DEFAULTS } from '../hub/src/config.ts';
 import type { BenchOptions } from './bench-options.ts';
 import { frameSamples } from './bench-options.ts';
 import { machineNote, type MachineLoad } from './machine-load.ts';
@@ -330,7 +331,7 @@ export async function latencyRows(ctx: BenchContext, state: ThroughputState): Pr
         key: `latency.ack.${loadKey(r.load)}`, scenario, measure: `device → ACK @ ${at}`,
         values: latencyValues(r.ack), result: latencyText(r.ack), target: aTarget,
         met: aTarget ? r.ack.p99 <= T.ackP99Ms : undefined,
-        note: `an ACK waits for its batch (flushIntervalMs 20) and the store's write of it`,
+        note: `an ACK waits for its batch (flushIntervalMs ${options.hubFlushMs ?? DEFAULTS.flushIntervalMs}) and the store's write of it`,
       });
     }
   } catch (err) {
