@@ -384,7 +384,19 @@ export class Ingest {
       if (this.slotFree()) return this.startFlush();
       this.flushWhenWritten = true;
     }
-    this.timer ??= setTimeout(() => this.startFlush(), this.options.flushIntervalMs);
+    this.timer ??= setTimeout(() => this.flushDue(), this.options.flushIntervalMs);
+  }
+
+  /**
+   * The flush interval is up. With the store idle the batch goes now, so a lightly loaded hub
+   * acknowledges within the interval; while a write is running, the batch keeps growing until that
+   * write ends and goes then (group commit): a batch cut at every interval under load made commits
+   * smaller and more frequent, and the open-loop maximum fell 10–20 % at 15 ms.
+   */
+  private flushDue(): void {
+    this.timer = null;
+    if (this.inFlight === 0) return this.startFlush();
+    this.flushWhenWritten = true;
   }
 
   private slotFree(): boolean {
