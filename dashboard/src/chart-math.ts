@@ -32,6 +32,19 @@ export const GAP_INTERVALS = 4;
  */
 export const WINDOW_GAP_INTERVALS = 1.5;
 
+/** Live charts never break a line for less than this, however fast the device: jitter is not an outage. */
+export const LIVE_MIN_GAP_S = 1;
+/** a latest value older than this many of the device's intervals (and at least MIN_STALE_MS) is stale */
+const STALE_INTERVALS = 5;
+const MIN_STALE_MS = 5000;
+/** with a single reading there is no interval to go by */
+const DEFAULT_STALE_MS = 10_000;
+
+/** How long after its latest reading a live value is stale: five of the device's intervals (seconds), at least 5 s. */
+export function staleAfterMs(intervalS: number | null): number {
+  return intervalS === null ? DEFAULT_STALE_MS : Math.max(STALE_INTERVALS * intervalS * 1000, MIN_STALE_MS);
+}
+
 /** The longest step still drawn as a line: a few intervals, never less than `floor`. */
 export function gapThreshold(interval: number | null, floor: number, intervals = GAP_INTERVALS): number {
   return interval === null ? Infinity : Math.max(intervals * interval, floor);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeTrack, joinColumns, seedThenLive, staleAfterMs, trackFacts } from './fleet-live-data.ts';
+import { staleAfterMs } from './chart-math.ts';
+import { describeTrack, joinColumns, seedThenLive, trackFacts } from './fleet-live-data.ts';
 
 /** the time axis is a typed array: compared as a plain one */
 const plain = ([times, ...columns]: [ArrayLike<number>, ...unknown[][]]) => [Array.from(times), ...columns];

@@ -3,16 +3,9 @@
 // age, stale or not, the minute's range), and a history seed joined to the live points without a
 // reading out of order. The same rules as a device page's live charts (live-chart.ts), for many
 // series at once. No DOM here, so all of it is unit-tested.
-import { estimateInterval, gapThreshold, rangeStats, withGaps } from './chart-math.ts';
+import { estimateInterval, gapThreshold, LIVE_MIN_GAP_S, rangeStats, staleAfterMs, withGaps } from './chart-math.ts';
 import { formatValue, relativeTime } from './format.ts';
 
-/** never break a line for less than this, however fast the device: jitter is not an outage */
-export const MIN_GAP_S = 1;
-/** a latest value older than this many of the device's intervals (and at least MIN_STALE_MS) is stale */
-const STALE_INTERVALS = 5;
-const MIN_STALE_MS = 5000;
-/** with a single reading there is no interval to go by */
-const DEFAULT_STALE_MS = 10_000;
 
 export interface LivePoint {
   /** epoch ms */
@@ -29,10 +22,6 @@ export function seedThenLive(seed: readonly LivePoint[], held: readonly LivePoin
   return [...(firstLive === undefined ? seed : seed.filter((p) => p.time < firstLive)), ...held];
 }
 
-/** How long after its latest reading a device's value is stale: five of its intervals (seconds), at least 5 s. */
-export function staleAfterMs(intervalS: number | null): number {
-  return intervalS === null ? DEFAULT_STALE_MS : Math.max(STALE_INTERVALS * intervalS * 1000, MIN_STALE_MS);
-}
 
 export interface Column {
   /** epoch seconds, ascending */
@@ -46,7 +35,7 @@ export interface Column {
  * column's outages are judged by its own interval, so a 1 Hz device beside a 50 Hz one keeps its
  * line.
  */
-export function joinColumns(columns: readonly Column[], minGapS = MIN_GAP_S): { data: [Float64Array, ...(number | null | undefined)[][]]; gaps: number[] } {
+export function joinColumns(columns: readonly Column[], minGapS = LIVE_MIN_GAP_S): { data: [Float64Array, ...(number | null | undefined)[][]]; gaps: number[] } {
   const gapped = columns.map((c) => withGaps(c.times, c.values, gapThreshold(estimateInterval(c.times), minGapS)) ?? { times: c.times, values: c.values, gaps: 0 });
   let total = 0;
   for (const c of gapped) total += c.times.length;

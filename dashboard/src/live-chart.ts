@@ -8,7 +8,7 @@ import uPlot from 'uplot';
 import type { ChannelView } from '../../hub/src/http/wire.ts';
 import { describeLines, drawLines, rangeWithLevels } from './alert-lines.ts';
 import { axis, seriesColor, timeAxisValues, withAlpha } from './chart-theme.ts';
-import { estimateInterval, formatTime, gapThreshold, rangeStats, withGaps } from './chart-math.ts';
+import { estimateInterval, formatTime, gapThreshold, LIVE_MIN_GAP_S, rangeStats, staleAfterMs, withGaps } from './chart-math.ts';
 import { h, setText } from './dom.ts';
 import { formatValue, relativeTime } from './format.ts';
 import type { ThresholdLine } from './rule-lines.ts';
@@ -20,13 +20,6 @@ const CAPACITY = 6000;
 const HEIGHT = 180;
 /** how often the time axis moves on when no readings arrive */
 const TICK_MS = 500;
-/** never break the line for less than this, however fast the device: jitter is not an outage */
-const MIN_GAP_S = 1;
-/** a latest value older than this many intervals (and at least MIN_STALE_MS) is stale */
-const STALE_INTERVALS = 5;
-const MIN_STALE_MS = 5000;
-/** with a single reading there is no interval to go by */
-const DEFAULT_STALE_MS = 10_000;
 
 const dirty = new Set<LiveChart>();
 let frame = 0;
@@ -224,7 +217,7 @@ export class LiveChart {
 
     if (this.drawnVersion !== this.version) {
       this.interval = estimateInterval(times);
-      const gapped = withGaps(times, values, gapThreshold(this.interval, MIN_GAP_S));
+      const gapped = withGaps(times, values, gapThreshold(this.interval, LIVE_MIN_GAP_S));
       this.gaps = gapped?.gaps ?? 0;
       this.plot?.setData((gapped ? [gapped.times, gapped.values] : [times, values]) as uPlot.AlignedData, false);
       if (this.plot) this.drawnVersion = this.version;
@@ -232,7 +225,7 @@ export class LiveChart {
 
     // the latest value, and how old it is once it is no longer fresh
     setText(this.latest, last === undefined ? '—' : this.format(last));
-    const staleAfter = this.interval === null ? DEFAULT_STALE_MS : Math.max(STALE_INTERVALS * this.interval * 1000, MIN_STALE_MS);
+    const staleAfter = staleAfterMs(this.interval);
     const stale = last !== undefined && now - lastTime > staleAfter;
     setText(this.age, stale ? `· ${relativeTime(lastTime, now)}, stale` : '');
     this.element.toggleAttribute('data-stale', stale);
