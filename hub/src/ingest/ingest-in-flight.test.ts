@@ -112,17 +112,22 @@ describe('store writes in flight, ACKs in batch order', () => {
     const send = (device: Awaited<ReturnType<typeof hello>>, ...frames: ReadingsColumns[]) => {
       for (const f of frames) expect(ingest.readings(device, f, via).kind).toBe('accepted');
     };
-    return { ingest, store, registry, events, hello, send, tick: (ms: number) => (clock += ms) };
+    /** With batchSize 2: a's frames 1–2 in the first batch, a's 3 and b's 1 in the second, both writing. */
+    const twoBatches = async () => {
+      const a = await hello('a');
+      const b = await hello('b');
+      send(a, frame(1), frame(2));
+      send(a, frame(3));
+      send(b, frame(1));
+      await settle();
+      return { a, b };
+    };
+    return { ingest, store, registry, events, hello, send, twoBatches, tick: (ms: number) => (clock += ms) };
   }
 
   it('a later batch written first is acknowledged only after the earlier one', async () => {
-    const { store, events, hello, send } = await setup({ writesInFlight: 2, batchSize: 2 });
-    const a = await hello('a');
-    const b = await hello('b');
-    send(a, frame(1), frame(2)); // batch 1
-    send(a, frame(3));
-    send(b, frame(1)); // batch 2
-    await settle();
+    const { store, events, twoBatches } = await setup({ writesInFlight: 2, batchSize: 2 });
+    await twoBatches();
     expect(store.writes.map((w) => w.readings.length)).toEqual([2, 2]);
 
     store.writes[1].finish();
@@ -152,13 +157,8 @@ describe('store writes in flight, ACKs in batch order', () => {
   });
 
   it('when an earlier batch fails, its devices get no ACK from a later batch already written and are told to resend', async () => {
-    const { ingest, store, events, hello, send } = await setup({ writesInFlight: 2, batchSize: 2 });
-    const a = await hello('a');
-    const b = await hello('b');
-    send(a, frame(1), frame(2)); // batch 1
-    send(a, frame(3));
-    send(b, frame(1)); // batch 2
-    await settle();
+    const { ingest, store, events, twoBatches } = await setup({ writesInFlight: 2, batchSize: 2 });
+    const { a, b } = await twoBatches();
     store.writes[1].finish();
     await settle();
     store.writes[0].fail();
