@@ -5,10 +5,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChannelDescriptor, Sample } from '../src/protocol/index.ts';
+import type { ChannelDescriptor } from '../src/protocol/index.ts';
 import { createSqliteStore } from '../src/store/sqlite-store.ts';
 import { startInfluxd } from './support/influxd.ts';
 import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { streamPacedByAcks, storedPerChannel } from './support/paced-stream.ts';
 import { hasRealPart } from './support/real-parts.ts';
 
 interface Point { channel: string; time: number; value: number }
@@ -73,16 +74,8 @@ describe('history queries beside ingest on the embedded store', () => {
     const frames = 200;
     const base = Date.now() - 120_000;
     try {
-      for (let i = 0; i < frames; i++) {
-        const samples: Sample[] = [
-          { channel: 1, type: 'f32', offset: 0, value: i },
-          { channel: 3, type: 'i32', offset: 0, value: -i },
-        ];
-        device.sendReadings(samples, base + i * 10);
-        // streamed while the queries run: a few frames in flight at a time, paced by the ACKs
-        if (i % 5 === 4) await device.waitAcked(undefined, 60_000);
-      }
-      await device.waitAcked(undefined, 60_000);
+      // streamed while the queries run
+      await streamPacedByAcks(device, frames, base, 60_000);
       // at least one full round of the heavy queries overlapped the stream
       await waitFor(() => outcomes.length >= 4, 'four heavy queries answered', 120_000);
     } finally {
@@ -90,11 +83,7 @@ describe('history queries beside ingest on the embedded store', () => {
       await queries;
     }
     expect(device.stats.acked).toBe(frames);
-    const res = await hub.api(`/api/devices/streamer/readings?from=${base}&to=${base + frames * 10}&every=1h&agg=count`);
-    // hour windows: a run that straddles the top of an hour has two per channel
-    const counts = new Map<string, number>();
-    for (const p of ((await res.json()) as { points: Point[] }).points) counts.set(p.channel, (counts.get(p.channel) ?? 0) + p.value);
-    expect([...counts].sort()).toEqual([['count', frames], ['temperature', frames]]);
+    expect(await storedPerChannel(hub, 'streamer', base, base + frames * 10)).toEqual([['count', frames], ['temperature', frames]]);
     expect(outcomes.every((o) => o.status === 200 || o.code === 'HUB_ERR_QUERY_TIMEOUT')).toBe(true);
   }, 180_000);
 });

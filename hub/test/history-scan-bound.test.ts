@@ -6,9 +6,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sample } from '../src/protocol/index.ts';
 import { createSqliteStore } from '../src/store/sqlite-store.ts';
 import { startTestHub, waitFor, type TestHub } from './support/hub-fixture.ts';
+import { streamPacedByAcks, storedPerChannel } from './support/paced-stream.ts';
 
 interface Point { channel: string; time: number; value: number }
 type Answer = { points?: Point[]; error?: { code: string } };
@@ -61,15 +61,7 @@ describe('a history query past HUB_QUERY_MAX_SCAN on the embedded store', () => 
     const frames = 200;
     const base = Date.now() - 120_000;
     try {
-      for (let i = 0; i < frames; i++) {
-        const samples: Sample[] = [
-          { channel: 1, type: 'f32', offset: 0, value: i },
-          { channel: 3, type: 'i32', offset: 0, value: -i },
-        ];
-        device.sendReadings(samples, base + i * 10);
-        if (i % 5 === 4) await device.waitAcked(undefined, 30_000);
-      }
-      await device.waitAcked(undefined, 30_000);
+      await streamPacedByAcks(device, frames, base, 30_000);
       await waitFor(() => outcomes.length >= 4, 'four refused queries', 30_000);
     } finally {
       stop = true;
@@ -78,12 +70,7 @@ describe('a history query past HUB_QUERY_MAX_SCAN on the embedded store', () => 
     expect(device.stats.acked).toBe(frames);
     expect(outcomes.every((o) => o.status === 422 && o.code === 'HUB_ERR_QUERY_TOO_LARGE'), JSON.stringify(outcomes.slice(0, 5))).toBe(true);
 
-    const stored = await hub.api(`/api/devices/streamer/readings?from=${base}&to=${base + frames * 10}&every=1h&agg=count`);
-    expect(stored.status).toBe(200);
-    // hour windows: a run that straddles the top of an hour has two per channel
-    const counts = new Map<string, number>();
-    for (const p of ((await stored.json()) as Answer).points!) counts.set(p.channel, (counts.get(p.channel) ?? 0) + p.value);
-    expect([...counts].sort()).toEqual([['count', frames], ['temperature', frames]]);
+    expect(await storedPerChannel(hub, 'streamer', base, base + frames * 10)).toEqual([['count', frames], ['temperature', frames]]);
     expect((await hub.api('/healthz')).status).toBe(200);
   }, 120_000);
 
