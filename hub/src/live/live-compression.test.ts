@@ -1,15 +1,11 @@
 // What /ws/live puts on the wire: counters (every device's row, every few seconds) compressed for
 // a client that offers permessage-deflate, as browsers do, and readings sent as they are.
-import { createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import pino from 'pino';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { createMetrics } from '../metrics.ts';
 import type { DeviceStatus } from '../presence/presence.ts';
-import { testOperatorAuth } from '../../test/support/operator-auth.ts';
+import { startLiveEndpoint } from '../../test/support/live-endpoint-server.ts';
 import { createLocalLiveBus } from './live-bus.ts';
-import { createLiveEndpoint } from './live-endpoint.ts';
 
 const DEVICES = 300;
 
@@ -33,28 +29,9 @@ describe('/ws/live on the wire', () => {
 
   async function start() {
     const bus = createLocalLiveBus();
-    const token = 'live-compression-operator-token';
-    const { auth, guard, close } = testOperatorAuth(token);
     let round = 0;
-    const endpoint = createLiveEndpoint({
-      bus, metrics: createMetrics(), log: pino({ level: 'silent' }), auth, guard, coalesceAboveBytes: 1024 * 1024, stuckCloseMs: 10_000, retryMs: 20,
-      counters: { list: async () => statuses(round++), intervalMs: 100 },
-    });
-    /** the server's side of each upgraded connection, whose bytesWritten is what crossed the wire */
-    const sockets: Socket[] = [];
-    const server = createServer();
-    server.on('upgrade', (req, socket, head) => {
-      sockets.push(socket as Socket);
-      void endpoint.handleUpgrade(req, socket, head);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    cleanups.push(async () => {
-      endpoint.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-      await close();
-    });
-    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws/live`;
+    const { url, token, sockets, close } = await startLiveEndpoint(bus, { counters: { list: async () => statuses(round++), intervalMs: 100 } });
+    cleanups.push(close);
     async function client(perMessageDeflate: boolean, counters = true) {
       const ws = new WebSocket(counters ? `${url}?counters=1` : url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate });
       const messages: { type: string; text: string }[] = [];

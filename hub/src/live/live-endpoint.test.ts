@@ -1,14 +1,9 @@
 // What /ws/live asks of the bus: the readings its clients want (all devices once one wants '*'),
 // and nothing once the last client is gone; every client still gets every status event.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { createMetrics } from '../metrics.ts';
-import { testOperatorAuth } from '../../test/support/operator-auth.ts';
+import { startLiveEndpoint } from '../../test/support/live-endpoint-server.ts';
 import { createLocalLiveBus, type LiveBus, type LiveFilter } from './live-bus.ts';
-import { createLiveEndpoint } from './live-endpoint.ts';
 
 /** The local bus, recording the filter it was last given and whether anyone is subscribed. */
 function recordingBus(): LiveBus & { filter: () => string | null } {
@@ -46,21 +41,8 @@ describe('live endpoint subscriptions on the bus', () => {
 
   async function start() {
     const bus = recordingBus();
-    const token = 'live-endpoint-operator-token';
-    const { auth, guard, close } = testOperatorAuth(token);
-    const endpoint = createLiveEndpoint({
-      bus, metrics: createMetrics(), log: pino({ level: 'silent' }), auth, guard, coalesceAboveBytes: 1024 * 1024, stuckCloseMs: 10_000, retryMs: 20,
-    });
-    const server = createServer();
-    server.on('upgrade', (req, socket, head) => void endpoint.handleUpgrade(req, socket, head));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    cleanups.push(async () => {
-      endpoint.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-      await close();
-    });
-    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws/live`;
+    const { url, token, close } = await startLiveEndpoint(bus);
+    cleanups.push(close);
     async function client() {
       const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
       const messages: { type: string; deviceId?: string }[] = [];
