@@ -1,6 +1,7 @@
 // A ReadingStore that keeps nothing and only counts: with it, the hub's ingest rate is bounded by
 // sockets, decoding and batching alone ("decode-only"), not by a database.
-import type { Reading, ReadingPoint, ReadingStore } from '../hub/src/store/store.ts';
+import type { Readings } from '../hub/src/store/reading-batch.ts';
+import type { ReadingPoint, ReadingStore } from '../hub/src/store/store.ts';
 
 export interface CountingStore extends ReadingStore {
   readonly readings: number;
@@ -17,7 +18,7 @@ export function createCountingStore(): CountingStore {
     get batches() {
       return batches;
     },
-    async write(batch: readonly Reading[]) {
+    async write(batch: Readings) {
       readings += batch.length;
       batches++;
     },

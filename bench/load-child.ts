@@ -24,6 +24,8 @@ export interface LoadSnapshot {
   at: number;
   framesSent: number;
   framesAcked: number;
+  /** ACK frames that moved a device's acknowledged seq */
+  acks: number;
   readingsAcked: number;
   errors: number;
   closed: number;
@@ -58,6 +60,7 @@ for (let i = 0; i < config.range.count; i++) {
 
 let framesSent = 0;
 let framesAcked = 0;
+let acks = 0;
 let recording = false;
 /** frames timed while recording keep being timed until they are acknowledged, after recording stops too */
 let timeUntilAcked = false;
@@ -84,6 +87,7 @@ function onAck(device: BenchDevice, previous: number, seq: number): void {
     if (recording || timeUntilAcked) latencies.push(now - sent);
   }
   framesAcked += seq - previous;
+  acks++;
 }
 
 function sendNext(device: BenchDevice, baseTime: number): void {
@@ -101,7 +105,7 @@ function connected(): BenchDevice[] {
 
 function snapshot(): LoadSnapshot {
   return {
-    at: Date.now(), framesSent, framesAcked, readingsAcked: framesAcked * template.samples,
+    at: Date.now(), framesSent, framesAcked, acks, readingsAcked: framesAcked * template.samples,
     errors: devices.reduce((n, d) => n + d.errors, 0),
     closed: devices.reduce((n, d) => n + (d.closedUnexpectedly ? 1 : 0), 0),
     pending: devices.reduce((n, d) => n + (d.closedUnexpectedly ? 0 : d.unacked), 0),

@@ -6,7 +6,7 @@ import { BENCH_ADMIN_TOKEN, deviceId, type DeviceRange } from './bench-devices.t
 import { api, countBack, hubCounters } from './hub-api.ts';
 import type { LoadStopResult } from './load-child.ts';
 import { foreignCpuDuring } from './machine-load.ts';
-import { cpuOver, startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
+import { cpuOver, framesPerAck, startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
 import type { IngestResult } from './scenario-ingest.ts';
 import { sleep } from './stats.ts';
 import type { Child } from './children.ts';
@@ -121,6 +121,7 @@ async function runWithRules(ctx: BenchContext, devices: number, withRules: boole
       stored: final.stored,
       countedBack,
       acked: stops.reduce((n, s) => n + s.readingsAcked, 0),
+      framesPerAck: framesPerAck(stops),
       drained: stops.every((s) => s.drained),
       deviceErrors: stops.reduce((n, s) => n + s.errors, 0),
       closedConnections: stops.reduce((n, s) => n + s.closed, 0),

@@ -7,7 +7,7 @@ import type { HubChildConfig, HubMode } from './hub-child.ts';
 import { countBack, hubCounters } from './hub-api.ts';
 import type { LoadStopResult } from './load-child.ts';
 import { frameSamples } from './bench-options.ts';
-import { cpuEach, machineBeforeMs, startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
+import { cpuEach, framesPerAck, machineBeforeMs, startHubChild, startLoadChildren, stopAll, type BenchContext, type RunningHub } from './scenario-support.ts';
 import { sleep } from './stats.ts';
 import { machineBefore, machineDuring, type MachineDuring, type MachineLoad } from './machine-load.ts';
 import type { Child } from './children.ts';
@@ -33,6 +33,8 @@ export interface IngestResult {
   countedBack: number;
   /** decode-only: readings the counting store was given */
   storeCounted?: number;
+  /** frames each ACK acknowledged on average, over the whole run */
+  framesPerAck: number;
   acked: number;
   drained: boolean;
   deviceErrors: number;
@@ -138,6 +140,7 @@ export async function runIngest(ctx: BenchContext, mode: HubMode, overrides: Ing
       stored: final.stored,
       countedBack,
       storeCounted,
+      framesPerAck: framesPerAck(stops),
       acked: stops.reduce((n, s) => n + s.readingsAcked, 0),
       drained: stops.every((s) => s.drained),
       deviceErrors: stops.reduce((n, s) => n + s.errors, 0),

@@ -4,7 +4,7 @@ import { frameSamples, type BenchOptions } from './bench-options.ts';
 import type { DeviceRange } from './bench-devices.ts';
 import { startChild, type Child } from './children.ts';
 import type { HubChildConfig, HubReady, HubStats } from './hub-child.ts';
-import type { LoadChildConfig } from './load-child.ts';
+import type { LoadChildConfig, LoadSnapshot } from './load-child.ts';
 
 export interface BenchContext {
   options: BenchOptions;
@@ -120,4 +120,9 @@ export async function cpuEach(children: readonly Child[], window: () => Promise<
   await window();
   const b = await read();
   return b.map((x, i) => (x.ms - a[i].ms) / (x.at - a[i].at));
+}
+
+/** Frames each ACK acknowledged on average, over what the load generators saw. */
+export function framesPerAck(stops: readonly LoadSnapshot[]): number {
+  return stops.reduce((n, s) => n + s.framesAcked, 0) / Math.max(1, stops.reduce((n, s) => n + s.acks, 0));
 }

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { INFLUX_MEASUREMENT } from '../hub/src/store/influx-store.ts';
 import { createSqliteStore } from '../hub/src/store/sqlite-store.ts';
-import type { Reading } from '../hub/src/store/store.ts';
+import { ReadingBatch } from '../hub/src/store/reading-batch.ts';
 import { BENCH_CHANNELS, deviceId } from './bench-devices.ts';
 import { announce, serveRpc } from './child-rpc.ts';
 
@@ -38,12 +38,12 @@ export interface CeilingResult {
  * its channels on consecutive ms (see ReadingsTemplate), `burst` frames of a device in a row, devices in turn; (device, channel, time) stays
  * unique. A closed-loop device's window arrives as one burst, while a fleet of slow devices
  * interleaves (burst 1): SQLite writes far more pages per batch for the latter.
- * Each batch reuses the same objects with later times: the ceiling is the store's, not the cost
- * of making readings.
+ * Batches are columns, as ingest hands them to the store; each reuses the same one with later
+ * times: the ceiling is the store's, not the cost of making readings.
  */
 class ReadingSource {
   private readonly start = Date.now() - 24 * 3_600_000;
-  private batch: Reading[] = [];
+  private batch = new ReadingBatch(0);
   private readonly frames: number[];
   private device = 0;
   private readonly rounds: number;
@@ -51,8 +51,9 @@ class ReadingSource {
     this.frames = new Array(devices).fill(0);
     this.rounds = Math.ceil(samples / BENCH_CHANNELS.length);
   }
-  next(count: number): Reading[] {
+  next(count: number): ReadingBatch {
     const reuse = this.batch.length === count;
+    if (!reuse) this.batch = new ReadingBatch(count);
     let i = 0;
     while (i < count) {
       const id = deviceId('dev-', this.device);
@@ -62,12 +63,11 @@ class ReadingSource {
           const r = Math.floor(s / BENCH_CHANNELS.length);
           const c = BENCH_CHANNELS[s % BENCH_CHANNELS.length];
           if (reuse) {
-            const reading = this.batch[i];
-            reading.deviceId = id;
-            reading.channel = c.name;
-            reading.time = first + r;
+            this.batch.deviceId[i] = id;
+            this.batch.channel[i] = c.name;
+            this.batch.time[i] = first + r;
           } else {
-            this.batch.push({ deviceId: id, channel: c.name, time: first + r, value: 20 + (r % 10) / 8 });
+            this.batch.push(id, c.name, first + r, 20 + (r % 10) / 8);
           }
           i++;
         }
@@ -121,11 +121,11 @@ serveRpc({
     const lineBatch = (): { body: string; points: number } => {
       let body = '';
       const readings = source.next(params.batchPoints);
-      for (const r of readings) {
-        const key = `${r.deviceId}/${r.channel}`;
+      for (let i = 0; i < readings.length; i++) {
+        const key = `${readings.deviceId[i]}/${readings.channel[i]}`;
         let prefix = prefixes.get(key);
-        if (!prefix) prefixes.set(key, (prefix = `${INFLUX_MEASUREMENT},channel=${r.channel},device=${r.deviceId} value=`));
-        body += `${prefix}${r.value} ${r.time}\n`;
+        if (!prefix) prefixes.set(key, (prefix = `${INFLUX_MEASUREMENT},channel=${readings.channel[i]},device=${readings.deviceId[i]} value=`));
+        body += `${prefix}${readings.value[i]} ${readings.time[i]}\n`;
       }
       return { body, points: readings.length };
     };

@@ -198,6 +198,7 @@ function ingestNote(r: IngestRun, extra: string[] = []): string {
     `${si(r.framesPerSecond)} frames/s = ${si(r.readingsPerSecond)} readings/s at hub CPU ${percent(r.hubCpu)}`,
     `${r.loadCpuEach.length} generators at ${cores(r.loadCpuEach)} CPU`,
     ...extra,
+    `${r.framesPerAck.toFixed(1)} frames per ACK`,
     decodeOnly ? '' : `${si(r.batchReadings)}-reading batches, store write time ${percent(r.storeBusy)} of the window (summed over the writes in flight, up to 2 at once by default)`,
     check,
     r.drained ? '' : 'not all frames acked after stop',

@@ -10,7 +10,7 @@ import { Counter, Gauge } from 'prom-client';
 import type { LiveBus } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Reading } from '../store/store.ts';
+import type { Readings } from '../store/reading-batch.ts';
 import { SEVERITIES, type AlertEvent, type AlertRecord, type AlertStore, type Rule } from './alert-store.ts';
 import { alertView } from './alert-view.ts';
 import { AlertEvaluator, type DevicePresence, type Intent } from './evaluator.ts';
@@ -93,7 +93,7 @@ export class AlertService {
    * The hot path, for each accepted READINGS frame: `readings[from .. from + count)` of one device.
    * Ingest passes its pending batch as it is; the evaluator reads the slice before this returns.
    */
-  readings(deviceId: string, readings: readonly Reading[], from = 0, count = readings.length - from): void {
+  readings(deviceId: string, readings: Readings, from = 0, count = readings.length - from): void {
     if (this.closed) return;
     let intents: Intent[] | null;
     try {

@@ -8,7 +8,7 @@
 // allocated unless an alert moves. Per (rule, device) the evaluator keeps only open alerts and
 // intents in flight; the last reading is kept once per watched (device, channel), whichever rules
 // share it.
-import type { Reading } from '../store/store.ts';
+import { asBatch, type Readings } from '../store/reading-batch.ts';
 import { OPEN_STATES, type AlertRecord, type AlertState, type Rule, type Transition } from './alert-store.ts';
 import { compileScope, type ScopeTest } from './rule-scope.ts';
 
@@ -191,29 +191,31 @@ export class AlertEvaluator {
    * The hot path: `readings[from .. from + count)` of one device, as ingest accepted them. Null when
    * nothing moves, without allocating.
    */
-  readings(deviceId: string, readings: readonly Reading[], from = 0, count = readings.length - from): Intent[] | null {
+  readings(deviceId: string, readings: Readings, from = 0, count = readings.length - from): Intent[] | null {
     if (this.enabled.length === 0) return null;
     const dev = this.device(deviceId);
     if (dev.version !== this.version) this.index(dev);
     if (dev.channels.size === 0) return null;
     let out: Intent[] | null = null;
+    const { channel, time: times, value: values } = asBatch(readings);
     const end = from + count;
     for (let i = from; i < end; i++) {
-      const r = readings[i];
-      const watch = dev.channels.get(r.channel);
+      const watch = dev.channels.get(channel[i]);
+      const time = times[i];
       // out of order or resent: already evaluated, or older than what was
-      if (watch === undefined || r.time <= watch.last) continue;
-      watch.last = r.time;
-      watch.value = r.value;
+      if (watch === undefined || time <= watch.last) continue;
+      const value = values[i];
+      watch.last = time;
+      watch.value = value;
       for (const c of watch.threshold) {
-        const intent = this.onValue(dev, c, r.value, r.time);
+        const intent = this.onValue(dev, c, value, time);
         if (intent !== null) (out ??= []).push(intent);
       }
       if (dev.pairs.size === 0) continue;
       for (const c of watch.noData) {
         const state = dev.pairs.get(c.rule.id);
         if (state === undefined || state.inFlight || state.alert === null) continue;
-        (out ??= []).push(this.close(c, state, null, r.time));
+        (out ??= []).push(this.close(c, state, null, time));
       }
     }
     return out;

@@ -14,12 +14,13 @@ import { createMetrics } from '../metrics.ts';
 import { createSqliteRegistry } from '../registry/sqlite-registry.ts';
 import type { Reading, ReadingQuery, ReadingStore } from '../store/store.ts';
 import { createApp } from './app.ts';
+import { asReadings, type Readings } from '../store/reading-batch.ts';
 
 class ListStore implements ReadingStore {
   readings: Reading[] = [];
   queries: ReadingQuery[] = [];
   down = false;
-  async write(readings: readonly Reading[]) { this.readings.push(...readings); }
+  async write(readings: Readings) { this.readings.push(...asReadings(readings)); }
   async query(q: ReadingQuery) {
     this.queries.push(q);
     if (this.down) throw new Error('unreachable');

@@ -13,10 +13,11 @@ import { createSqliteRegistry } from '../registry/sqlite-registry.ts';
 import type { Reading, ReadingStore } from '../store/store.ts';
 import type { DeviceLink } from './device-link.ts';
 import { Ingest } from './ingest.ts';
+import { asReadings, type Readings } from '../store/reading-batch.ts';
 
 class MemoryStore implements ReadingStore {
   readings: Reading[] = [];
-  async write(readings: readonly Reading[]) { this.readings.push(...readings); }
+  async write(readings: Readings) { this.readings.push(...asReadings(readings)); }
   async query() { return []; }
   async ping() {}
   async close() {}

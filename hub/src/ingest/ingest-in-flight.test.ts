@@ -14,6 +14,7 @@ import { WriteRejectedError } from '../store/errors.ts';
 import type { Reading, ReadingStore } from '../store/store.ts';
 import type { DeviceLink } from './device-link.ts';
 import { Ingest } from './ingest.ts';
+import { asReadings, type Readings } from '../store/reading-batch.ts';
 
 const ERROR_NAMES = new Map<number, string>(Object.entries(ErrorCode).map(([name, code]) => [code, name]));
 
@@ -33,7 +34,8 @@ class GatedStore implements ReadingStore {
   /** false: writes end at once */
   hold = true;
   refuses: (r: Reading) => boolean = () => false;
-  write(readings: readonly Reading[]): Promise<void> {
+  write(batch: Readings): Promise<void> {
+    const readings = asReadings(batch);
     const copy = [...readings];
     return new Promise<void>((resolve, reject) => {
       const write: Write = {

@@ -13,6 +13,7 @@ import { createSqliteRegistry } from '../registry/sqlite-registry.ts';
 import type { Reading, ReadingStore } from '../store/store.ts';
 import type { DeviceLink } from './device-link.ts';
 import { Ingest } from './ingest.ts';
+import { asReadings, type Readings } from '../store/reading-batch.ts';
 
 class MemoryStore implements ReadingStore {
   readings: Reading[] = [];
@@ -20,7 +21,8 @@ class MemoryStore implements ReadingStore {
   writes: number[] = [];
   /** while set, writes wait for it */
   gate: Promise<void> | null = null;
-  async write(readings: readonly Reading[]) {
+  async write(batch: Readings) {
+    const readings = asReadings(batch);
     this.writes.push(readings.length);
     await this.gate;
     this.readings.push(...readings);

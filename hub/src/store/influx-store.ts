@@ -23,6 +23,7 @@
 import { escape } from 'influx';
 import { DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 import { WriteRejectedError } from './errors.ts';
+import { asBatch, type ReadingBatch, type Readings } from './reading-batch.ts';
 import { compareCodePoints } from './channel-order.ts';
 import { normalizeQuery, validateReadings, type NormalizedQuery } from './validate.ts';
 import { planRange, TIERS, usesTier, type RangePart } from './pick-tier.ts';
@@ -289,16 +290,17 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
   }
 
   /** Computes the tiers again over the span of the batch's late readings, for their devices. */
-  async function backfillLate(readings: readonly Reading[]): Promise<void> {
+  async function backfillLate(batch: ReadingBatch): Promise<void> {
     const writtenAt = Date.now();
     let first = Infinity;
     let last = -Infinity;
     const devices = new Set<string>();
-    for (const r of readings) {
-      if (!isLate(r.time, writtenAt)) continue;
-      if (r.time < first) first = r.time;
-      if (r.time > last) last = r.time;
-      devices.add(r.deviceId);
+    for (let i = 0; i < batch.length; i++) {
+      const t = batch.time[i];
+      if (!isLate(t, writtenAt)) continue;
+      if (t < first) first = t;
+      if (t > last) last = t;
+      devices.add(batch.deviceId[i]);
     }
     if (devices.size === 0) return;
     const filter = [...devices].map((d) => `device = ${stringLiteral(encodeTagValue(d))}`).join(' OR ');
@@ -367,25 +369,42 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
     database: target.database,
     open,
 
-    async write(readings: readonly Reading[]) {
+    async write(readings: Readings) {
       if (closed) throw new Error('the InfluxDB store is closed');
       validateReadings(readings);
       if (readings.length === 0) return;
       await open();
+      const batch = asBatch(readings);
+      const { deviceId, channel, time, value } = batch;
+      // a batch names each device and channel many times: each is escaped once
+      const tagsOf = new Map<string, Map<string, string>>();
+      let lastDevice: string | undefined;
+      let tagsByChannel: Map<string, string> | undefined;
       // One request after another: a batch may hold the same point twice, and the later must win.
       // (Writes may run at once; ingest starts one that rewrites a point of another after it.)
-      for (let start = 0; start < readings.length; start += LINES_PER_REQUEST) {
-        const end = Math.min(readings.length, start + LINES_PER_REQUEST);
+      for (let start = 0; start < batch.length; start += LINES_PER_REQUEST) {
+        const end = Math.min(batch.length, start + LINES_PER_REQUEST);
         let lines = '';
         for (let i = start; i < end; i++) {
-          const r = readings[i];
-          const tags = `channel=${lineTag(r.channel)},device=${lineTag(r.deviceId)}`;
-          lines += `${INFLUX_MEASUREMENT},${tags} value=${r.value} ${r.time}\n`;
-          if (Math.abs(r.value) > UNSUMMABLE_ABOVE) lines += `${UNSUMMABLE_MEASUREMENT},${tags} value=1 ${r.time}\n`;
+          const device = deviceId[i];
+          if (device !== lastDevice) {
+            lastDevice = device;
+            tagsByChannel = tagsOf.get(device);
+            if (!tagsByChannel) tagsOf.set(device, (tagsByChannel = new Map()));
+          }
+          const name = channel[i];
+          let tags = tagsByChannel!.get(name);
+          if (tags === undefined) {
+            tags = `channel=${lineTag(name)},device=${lineTag(device)}`;
+            tagsByChannel!.set(name, tags);
+          }
+          const v = value[i];
+          lines += `${INFLUX_MEASUREMENT},${tags} value=${v} ${time[i]}\n`;
+          if (Math.abs(v) > UNSUMMABLE_ABOVE) lines += `${UNSUMMABLE_MEASUREMENT},${tags} value=1 ${time[i]}\n`;
         }
         await post(lines);
       }
-      await backfillLate(readings);
+      await backfillLate(batch);
     },
 
     async query(query: ReadingQuery): Promise<ReadingPoint[]> {

@@ -8,6 +8,7 @@ import { createSpoolingStore, decodeBatch, encodeBatch, SpoolFullError, type Spo
 import { createInfluxStore } from './influx-store.ts';
 import { hasRealPart } from '../../test/support/real-parts.ts';
 import { startInfluxd } from '../../test/support/influxd.ts';
+import { asReadings, type Readings } from './reading-batch.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -21,7 +22,8 @@ class FakePrimary implements ReadingStore {
   writeSizes: number[] = [];
   closed = false;
 
-  async write(readings: readonly Reading[]): Promise<void> {
+  async write(batch: Readings): Promise<void> {
+    const readings = asReadings(batch);
     if (this.mode === 'down') throw new Error('primary is down');
     if (this.mode === 'hang') return new Promise<void>(() => {});
     if (readings.some((r) => r.value === this.refuseValue)) throw new WriteRejectedError('refused');

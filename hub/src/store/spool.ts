@@ -15,6 +15,7 @@
 import type { Reading, ReadingStore } from './store.ts';
 import { isWriteRejected } from './errors.ts';
 import { encodeBatch, openSegmentLog } from './segment-log.ts';
+import { asReadings, type Readings } from './reading-batch.ts';
 import { validateReadings } from './validate.ts';
 
 export { decodeBatch, encodeBatch } from './segment-log.ts';
@@ -158,8 +159,8 @@ export function createSpoolingStore(options: SpoolingStoreOptions): SpoolingStor
     }
   }
 
-  function spoolAppend(readings: readonly Reading[]): Promise<void> {
-    const line = `${encodeBatch(readings)}\n`;
+  function spoolAppend(readings: Readings): Promise<void> {
+    const line = `${encodeBatch(asReadings(readings))}\n`;
     const bytes = Buffer.byteLength(line);
     if (log.bytes + flushingBytes + queuedBytes + bytes > maxBytes) {
       dropped += readings.length;

@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_QUERY_MAX_SCAN, QueryTooLargeError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 import { WriteRejectedError } from './errors.ts';
+import { asBatch, type ReadingBatch } from './reading-batch.ts';
 import { normalizeQuery, validateReadings, type NormalizedQuery } from './validate.ts';
 import { planRange, usesTier, type Tier } from './pick-tier.ts';
 import { combineParts, finish, type WindowState } from './rollup-state.ts';
@@ -117,12 +118,15 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
     return id;
   }
 
-  const insertAll = db.transaction((readings: readonly Reading[]) => {
-    for (const r of readings) {
-      const sid = seriesId(r.deviceId, r.channel);
-      const replaced = insert.run(sid, r.time, r.value).changes === 0;
-      if (replaced) replace.run(r.value, sid, r.time);
-      rollups.add(sid, r.time, r.value, replaced);
+  const insertAll = db.transaction((batch: ReadingBatch) => {
+    const { deviceId, channel, time, value } = batch;
+    for (let i = 0; i < batch.length; i++) {
+      const sid = seriesId(deviceId[i], channel[i]);
+      const t = time[i];
+      const v = value[i];
+      const replaced = insert.run(sid, t, v).changes === 0;
+      if (replaced) replace.run(v, sid, t);
+      rollups.add(sid, t, v, replaced);
     }
     rollups.commit();
   });
@@ -140,7 +144,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ReadingStore {
       validateReadings(readings);
       if (readings.length === 0) return;
       try {
-        insertAll(readings);
+        insertAll(asBatch(readings));
       } catch (err) {
         rollups.discard();
         // A rolled-back transaction may have taken series ids with it.

@@ -7,6 +7,7 @@ import type { Aggregate, Reading, ReadingPoint, ReadingQuery, ReadingStore } fro
 import { AGGREGATES, QueryTimeoutError, QueryTooLargeError } from './store.ts';
 import { compareChannelThenTime } from './channel-order.ts';
 import { WriteRejectedError } from './errors.ts';
+import { ReadingBatch } from './reading-batch.ts';
 import { seededRandom, randomInt } from '../../test/support/random.ts';
 
 export interface StoreUnderTest {
@@ -306,6 +307,44 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
 
     it('accepts an empty batch', async () => {
       await expect(store.write([])).resolves.toBeUndefined();
+      await expect(store.write(new ReadingBatch())).resolves.toBeUndefined();
+    });
+
+    it('takes readings in columns as it takes objects, the later of a repeated point winning, and leaves the batch as it was', async () => {
+      const deviceId = newDevice();
+      const other = newDevice();
+      const readings = ['a', 'b'].flatMap((channel) => Array.from({ length: 300 }, (_, i) => ({ deviceId: i % 2 ? deviceId : other, channel, time: T0 + i * 1000, value: i / 4 })));
+      // a batch used before, cleared and filled again with fewer readings: only `length` of it counts
+      const batch = ReadingBatch.from([...readings, ...readings]);
+      batch.clear();
+      for (const r of readings) batch.push(r.deviceId, r.channel, r.time, r.value);
+      batch.push(deviceId, 'a', T0 + 1000, 99);
+      const before = batch.toReadings();
+      await store.write(batch);
+      expect(batch.toReadings()).toEqual(before);
+      const expected = readings.filter((r) => r.deviceId === deviceId).map((r) => (r.channel === 'a' && r.time === T0 + 1000 ? { ...r, value: 99 } : r));
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT })).toEqual(points(expected));
+      expect(await store.query({ deviceId: other, ...ALL_TIME, limit: NO_LIMIT })).toEqual(points(readings.filter((r) => r.deviceId === other)));
+    });
+
+    it('rejects a batch in columns with an invalid reading as a whole, with WriteRejectedError', async () => {
+      const deviceId = newDevice();
+      for (const [name, time, value] of [
+        ['c', T0 + 1, Number.NaN],
+        ['c', T0 + 1.5, 1],
+        ['', T0 + 1, 1],
+        ['lone \uD800 surrogate', T0 + 1, 1],
+      ] as const) {
+        const batch = new ReadingBatch();
+        batch.push(deviceId, 'c', T0, 1);
+        batch.push(deviceId, name, time, value);
+        await expect(store.write(batch), JSON.stringify([name, time, value])).rejects.toBeInstanceOf(WriteRejectedError);
+      }
+      const badDevice = new ReadingBatch();
+      badDevice.push(deviceId, 'c', T0, 1);
+      badDevice.push('', 'c', T0, 1);
+      await expect(store.write(badDevice)).rejects.toBeInstanceOf(WriteRejectedError);
+      expect(await store.query({ deviceId, ...ALL_TIME, limit: NO_LIMIT })).toEqual([]);
     });
 
     it('rejects a batch with an invalid reading as a whole, with WriteRejectedError', async () => {

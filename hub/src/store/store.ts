@@ -1,4 +1,5 @@
 // One interface for every place readings are kept. Backends: embedded SQLite (default), InfluxDB.
+import type { Readings } from './reading-batch.ts';
 
 /** One stored sample. Values are numbers: bool is 1/0, i32 and floats as they are. */
 export interface Reading {
@@ -54,8 +55,12 @@ export interface ReadingPoint {
 }
 
 export interface ReadingStore {
-  /** Durable when the promise resolves. Writing the same (device, channel, time) again replaces the value. */
-  write(readings: readonly Reading[]): Promise<void>;
+  /**
+   * Durable when the promise resolves. Writing the same (device, channel, time) again replaces the
+   * value. Readings come as objects or in columns (what ingest writes); the store reads them during
+   * the call only, and never changes them.
+   */
+  write(readings: Readings): Promise<void>;
   /**
    * Points ordered by channel name, then time. Never holds up `write`: a slow query runs beside
    * writes, not before them. Rejects with QueryTimeoutError when it runs past the store's bound.

@@ -12,8 +12,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WriteRejectedError } from './errors.ts';
+import { asBatch, ReadingBatch, type Readings } from './reading-batch.ts';
+import { validateReadings } from './validate.ts';
 import { packReadings, unpackPoints, type PackedPoints, type ThreadReply, type ThreadRequest, type ThreadRole } from './sqlite-thread-main.ts';
-import { DEFAULT_QUERY_MAX_SCAN, DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, QueryTooLargeError, type EncodedPoints, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
+import { DEFAULT_QUERY_MAX_SCAN, DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, QueryTooLargeError, type EncodedPoints, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 import type { TierRetention } from './tier-retention.ts';
 
 /** Queries running back to back this long wait for the running ones to end before the next starts. */
@@ -244,8 +246,11 @@ export function createThreadedSqliteStore(options: ThreadedSqliteStoreOptions): 
       if (closed) throw new Error('the store is closed');
       await (ready ?? start());
     },
-    async write(readings: readonly Reading[]) {
-      const packed = packReadings(readings);
+    async write(readings: Readings) {
+      // The writer thread validates what it unpacks; objects are checked here first, as packing
+      // would coerce what it should refuse (a string value, a null reading).
+      if (!(readings instanceof ReadingBatch)) validateReadings(readings);
+      const packed = packReadings(asBatch(readings));
       await call({ op: 'write', packed }, [packed.seriesIndex.buffer, packed.times.buffer, packed.values.buffer] as ArrayBuffer[]);
     },
     query: (query: ReadingQuery) => submit(query) as Promise<ReadingPoint[]>,
