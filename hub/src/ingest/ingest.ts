@@ -395,9 +395,24 @@ export class Ingest {
       }
       live.publish({ type: 'readings', deviceId: device.id, readings });
     }
-    this.pending.acks.push({ device, seq: frame.seq, epoch: device.epoch, lastTime });
+    this.pendingAck(device, frame.seq, lastTime);
     this.schedule(device);
     return verdict;
+  }
+
+  /**
+   * Notes the frame for its ACK. A device's frames mostly come several to a socket read, one after
+   * another: they share one entry, as the batch acknowledges them with one ACK anyway.
+   */
+  private pendingAck(device: DeviceState, seq: number, lastTime: number): void {
+    const { acks } = this.pending;
+    const last = acks.length > 0 ? acks[acks.length - 1] : undefined;
+    if (last !== undefined && last.device === device && last.epoch === device.epoch) {
+      if (seq > last.seq) last.seq = seq;
+      if (lastTime > last.lastTime) last.lastTime = lastTime;
+      return;
+    }
+    acks.push({ device, seq, epoch: device.epoch, lastTime });
   }
 
   private schedule(device: DeviceState): void {

@@ -48,6 +48,8 @@ export class DeviceBudget {
     this.frames = Math.min(framesPerSecond, this.frames + seconds * framesPerSecond) - 1;
     this.readings = Math.min(readingsPerSecond, this.readings + seconds * readingsPerSecond) - readings;
     this.bytes = Math.min(bytesPerSecond, this.bytes + seconds * bytesPerSecond) - bytes;
+    // every frame comes here: the common case returns without making anything
+    if (this.frames >= 0 && this.readings >= 0 && this.bytes >= 0) return OK;
     let pauseMs = 0;
     let budget: BudgetName = 'frames';
     for (const [name, tokens, rate] of [
@@ -61,7 +63,6 @@ export class DeviceBudget {
         budget = name;
       }
     }
-    if (pauseMs === 0) return OK;
     if (now - this.throttledUntil > STREAK_GAP_MS) this.throttledSince = now;
     this.throttledUntil = Math.max(this.throttledUntil, now + pauseMs);
     if (now - this.throttledSince > this.limits.closeAfterMs) return { kind: 'close', budget };
