@@ -150,6 +150,40 @@ describe('limits', () => {
     expect(status).toBe(401);
   });
 
+  it('answers a device\'s WebSocket ping with its data; one that pings and never reads is closed (4031)', async () => {
+    const token = await hub.provision('pinger-1');
+    const device = new WebSocket(hub.url.replace('http', 'ws') + '/ws/device', { headers: { authorization: `Bearer ${token}` }, localAddress: '127.0.0.7' });
+    await new Promise((r) => device.once('open', r));
+    const pong = new Promise<Buffer>((r) => device.once('pong', r));
+    device.ping(Buffer.from('are you there'));
+    expect((await pong).toString()).toBe('are you there');
+    device.close();
+
+    const patient = await startTestHub({ heartbeatIntervalMs: 60_000, heartbeatTimeoutMs: 120_000, maxSendBacklogBytes: 64 * 1024 });
+    try {
+      const raw = await openRawWs(patient.url, '/ws/device', await patient.provision('deaf-pinger-1'));
+      raw.sendBinary(encodeFrame({ type: 'hello', session: 1, deviceId: 'deaf-pinger-1', firmware: '', channels: [] }));
+      await waitFor(async () => (await (await patient.api('/api/devices/deaf-pinger-1')).json()).online, 'online');
+      raw.socket.pause(); // reads nothing from now on, while its pings ask for ever more pongs
+      const closed = new Promise<void>((r) => raw.socket.once('close', () => r()));
+      const payload = Buffer.alloc(125, 1);
+      let pings = 0;
+      const flood = setInterval(() => {
+        for (let i = 0; i < 2000 && pings < 1_000_000; i++, pings++) raw.sendPing(payload);
+      }, 1);
+      try {
+        await waitFor(async () => /hub_rejected_total\{code="FP_ERR_NOT_READING"\} [1-9]/.test(await (await fetch(patient.url + '/metrics')).text()), 'closed for not reading', 60_000);
+      } finally {
+        clearInterval(flood);
+      }
+      expect(pings).toBeLessThan(1_000_000);
+      raw.close();
+      await closed;
+    } finally {
+      await patient.stop();
+    }
+  });
+
   it('closes a device that never reads its socket once what waits for it passes the bound (4031)', async () => {
     // The raw client answers no pings either: a hub of its own with a long heartbeat, so the
     // backlog bound (not the silence limit) is what closes it, however slowly this machine fills

@@ -64,17 +64,27 @@ class DeviceConnection implements DeviceLink {
   }
 
   send(frame: Frame): void {
+    if (this.writable()) this.ws.send(encodeFrame(frame));
+  }
+
+  /** Answers a WebSocket ping from the device, as the hub answers frames: not to one that never reads. */
+  pong(data: Buffer): void {
+    if (this.writable()) this.ws.pong(data);
+  }
+
+  /** Open, and reading what it is sent; a device that is not is cut off. */
+  private writable(): boolean {
     const { ws } = this;
-    if (ws.readyState !== ws.OPEN) return;
+    if (ws.readyState !== ws.OPEN) return false;
     if (ws.bufferedAmount > this.endpoint.maxSendBacklogBytes) {
-      // ACKs and commands pile up for a device that never reads: cut it off before they grow further
+      // ACKs, commands and pongs pile up for a device that never reads: cut it off before they grow further
       this.endpoint.metrics.rejected.inc({ code: 'FP_ERR_NOT_READING' });
       this.endpoint.limitedLog.warn(this.deviceId, { deviceId: this.deviceId, transport: 'ws', ip: this.ip, backlog: ws.bufferedAmount }, 'device does not read its socket; closing');
       this.closeWith('FP_ERR_NOT_READING');
       setTimeout(() => ws.terminate(), 1000).unref();
-      return;
+      return false;
     }
-    ws.send(encodeFrame(frame));
+    return true;
   }
 
   end(reason: ErrorName): void {
@@ -119,7 +129,9 @@ interface EndpointShared {
 export function createDeviceEndpoint(options: DeviceEndpointOptions) {
   const { registry, metrics, log } = options;
   // [FP-7.2] ws refuses bigger messages with 1009 before buffering them
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, perMessageDeflate: false, clientTracking: false });
+  // Pings are answered by a listener shared by every connection: ws's own answering keeps a closure
+  // per connection, paid for by every idle device.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, perMessageDeflate: false, clientTracking: false, autoPong: false });
   const connections = new Map<WebSocket, DeviceConnection>();
   // every connection's READINGS decode into these: a session reads them before the next message
   const columns = new ReadingsColumns();
@@ -192,6 +204,10 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
     conn.session.onFrame(frame);
   }
 
+  function onDevicePing(this: WebSocket, data: Buffer): void {
+    connections.get(this)?.pong(data);
+  }
+
   function onDevicePong(this: WebSocket): void {
     const conn = connections.get(this);
     if (conn) conn.lastHeard = Date.now();
@@ -225,6 +241,7 @@ export function createDeviceEndpoint(options: DeviceEndpointOptions) {
     limitedLog.info(deviceId, { deviceId, transport: 'ws', ip }, 'device connected');
     connections.set(ws, new DeviceConnection(ws, deviceId, ip, shared));
     ws.on('message', onDeviceMessage);
+    ws.on('ping', onDevicePing);
     ws.on('pong', onDevicePong);
     ws.on('error', onDeviceSocketError);
     ws.on('close', onDeviceClose);

@@ -7,6 +7,7 @@ export interface RawWs {
   socket: Socket;
   sendBinary(payload: Uint8Array): void;
   sendText(text: string): void;
+  sendPing(payload: Uint8Array): void;
   close(): void;
 }
 
@@ -42,6 +43,9 @@ export function openRawWs(hubUrl: string, path: string, token: string): Promise<
         },
         sendText(text) {
           socket.write(maskedFrame(0x1, Buffer.from(text)));
+        },
+        sendPing(payload) {
+          socket.write(maskedFrame(0x9, payload));
         },
         close() {
           socket.destroy();
