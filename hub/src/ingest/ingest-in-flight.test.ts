@@ -38,14 +38,22 @@ class GatedStore implements ReadingStore {
     const readings = asReadings(batch);
     const copy = [...readings];
     return new Promise<void>((resolve, reject) => {
+      let ended = false;
       const write: Write = {
         readings: copy,
         finish: () => {
+          if (ended) return;
+          ended = true;
+          // a store may read what it was handed until its write ends: ingest must not reuse it sooner
+          expect(asReadings(batch), 'the batch changed while its write ran').toEqual(copy);
           if (copy.some(this.refuses)) return reject(new WriteRejectedError('refused for good'));
           this.stored.push(...copy);
           resolve();
         },
-        fail: () => reject(new Error('store unreachable')),
+        fail: () => {
+          ended = true;
+          reject(new Error('store unreachable'));
+        },
       };
       this.writes.push(write);
       if (!this.hold) write.finish();

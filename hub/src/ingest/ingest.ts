@@ -1,7 +1,7 @@
 // Ingest: validates frames from device sessions, batches readings into the store, acknowledges
 // what is durable, and fans readings out live. It knows links, stores and buses only by interface.
 import type { Logger } from 'pino';
-import { ErrorCode, ValueType, type ChannelDescriptor, type ErrorName, type Frame, type HelloFrame, type ReadingsColumns, type ValueTypeName } from '../protocol/index.ts';
+import { ErrorCode, ValueType, type ChannelDescriptor, type ErrorName, type Frame, type HelloFrame, type ReadingsColumns } from '../protocol/index.ts';
 import type { LiveBus, LiveReading } from '../live/live-bus.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { Metrics } from '../metrics.ts';
@@ -84,21 +84,35 @@ function takeSkipped(device: DeviceState, seq: number): boolean {
 // [FP-4.2.4] earlier times mean a device whose clock was never set
 const EARLIEST_TIME = Date.UTC(2000, 0, 1);
 
-/** [FP-4.2.1] value type names by code */
-const TYPE_NAMES: (ValueTypeName | undefined)[] = [];
-for (const [name, code] of Object.entries(ValueType)) TYPE_NAMES[code] = name as ValueTypeName;
-
 /** Channel lists kept once however many devices declare them; past this many, lists are not shared. */
 const MAX_SHARED_CHANNEL_LISTS = 1024;
 
-interface ChannelList {
-  list: ChannelDescriptor[];
-  byId: (ChannelDescriptor | undefined)[];
+/**
+ * A HELLO's channels as every sample reads them: by channel id, the [FP-4.2.1] value type code
+ * (NO_CHANNEL where none is declared) and the name. A sample's check is then a compare of two codes.
+ */
+interface ChannelIndex {
+  types: Uint8Array;
+  names: string[];
 }
 
-function channelsById(channels: readonly ChannelDescriptor[]): (ChannelDescriptor | undefined)[] {
-  const byId = new Array<ChannelDescriptor | undefined>(channels.reduce((n, c) => Math.max(n, c.id + 1), 0)).fill(undefined);
-  for (const c of channels) byId[c.id] = c;
+/** Not a value type code: the codec refuses every code it does not know. */
+const NO_CHANNEL = 0xff;
+
+const NO_CHANNELS: ChannelIndex = { types: new Uint8Array(0), names: [] };
+
+interface ChannelList {
+  list: ChannelDescriptor[];
+  byId: ChannelIndex;
+}
+
+function channelsById(channels: readonly ChannelDescriptor[]): ChannelIndex {
+  const size = channels.reduce((n, c) => Math.max(n, c.id + 1), 0);
+  const byId: ChannelIndex = { types: new Uint8Array(size).fill(NO_CHANNEL), names: new Array<string>(size).fill('') };
+  for (const c of channels) {
+    byId.types[c.id] = ValueType[c.type];
+    byId.names[c.id] = c.name;
+  }
   return byId;
 }
 
@@ -117,8 +131,8 @@ export interface DeviceState {
   skipped: [number, number][];
   /** bumped when pending frames are abandoned, so their later ACKs are not sent */
   epoch: number;
-  /** the latest HELLO's channels by id: an array, as it is read for every sample */
-  channels: (ChannelDescriptor | undefined)[];
+  /** the latest HELLO's channels by id */
+  channels: ChannelIndex;
   /** presence's counters for the device, updated in place */
   counters: DeviceCounters;
   /** the latest batch handed to the store with readings of the device, and their latest time */
@@ -248,7 +262,7 @@ export class Ingest {
     if (!device) {
       device = {
         id: frame.deviceId, session: record?.session ?? null, acceptedSeq: record?.ackedSeq ?? 0, durableSeq: record?.ackedSeq ?? 0, skipped: [],
-        epoch: 0, channels: [], counters: emptyCounters(), lastBatch: 0, lastBatchTime: -Infinity,
+        epoch: 0, channels: NO_CHANNELS, counters: emptyCounters(), lastBatch: 0, lastBatchTime: -Infinity,
       };
       this.devices.set(frame.deviceId, device);
     } else if (record && (record.session !== device.session || record.ackedSeq > device.durableSeq)) {
@@ -342,7 +356,7 @@ export class Ingest {
     const { deviceId: deviceIds, channel: channelNames, time: times, value: pendingValues } = pending;
     let next = firstAccepted;
     const deviceId = device.id;
-    const channelList = device.channels;
+    const { types: channelTypes, names: channelNamesById } = device.channels;
     const { channel: channels, valueType, offset, value: values } = frame;
     // a point at or before this may also be in a batch still being written
     const overlapsUpTo = device.lastBatch >= this.oldestUnwritten() ? device.lastBatchTime : -Infinity;
@@ -352,21 +366,18 @@ export class Ingest {
     let rejected = 0;
     for (let i = 0; i < count; i++) {
       const id = channels[i];
-      const channel = id < channelList.length ? channelList[id] : undefined;
+      const type = id < channelTypes.length ? channelTypes[id] : NO_CHANNEL;
       const time = base + offset[i];
       const value = values[i];
-      let code: ErrorName | null = null;
-      if (channel === undefined) code = 'FP_ERR_UNKNOWN_CHANNEL';
-      else if (channel.type !== TYPE_NAMES[valueType[i]] || !Number.isFinite(value)) code = 'FP_ERR_BAD_VALUE';
-      else if (time > latest || time < earliest) code = 'FP_ERR_BAD_TIME';
-      if (code) {
+      if (type !== valueType[i] || !Number.isFinite(value) || time > latest || time < earliest) {
+        const code: ErrorName = type === NO_CHANNEL ? 'FP_ERR_UNKNOWN_CHANNEL' : type !== valueType[i] || !Number.isFinite(value) ? 'FP_ERR_BAD_VALUE' : 'FP_ERR_BAD_TIME';
         rejected++;
         metrics.rejected.inc({ code });
         firstError ??= { code, text: `channel ${id}` };
         continue;
       }
       deviceIds[next] = deviceId;
-      channelNames[next] = channel!.name;
+      channelNames[next] = channelNamesById[id];
       times[next] = time;
       pendingValues[next] = value;
       next++;
