@@ -23,7 +23,7 @@
 import { escape } from 'influx';
 import { DEFAULT_QUERY_TIMEOUT_MS, QueryTimeoutError, type Reading, type ReadingPoint, type ReadingQuery, type ReadingStore } from './store.ts';
 import { WriteRejectedError } from './errors.ts';
-import { asBatch, type ReadingBatch, type Readings } from './reading-batch.ts';
+import { asBatch, perSeries, type ReadingBatch, type Readings } from './reading-batch.ts';
 import { compareCodePoints } from './channel-order.ts';
 import { normalizeQuery, validateReadings, type NormalizedQuery } from './validate.ts';
 import { planRange, TIERS, usesTier, type RangePart } from './pick-tier.ts';
@@ -375,29 +375,16 @@ export function createInfluxStore(options: InfluxStoreOptions): InfluxStore {
       if (readings.length === 0) return;
       await open();
       const batch = asBatch(readings);
-      const { deviceId, channel, time, value } = batch;
+      const { time, value } = batch;
       // a batch names each device and channel many times: each is escaped once
-      const tagsOf = new Map<string, Map<string, string>>();
-      let lastDevice: string | undefined;
-      let tagsByChannel: Map<string, string> | undefined;
+      const tagsOf = perSeries(batch, (device, channel) => `channel=${lineTag(channel)},device=${lineTag(device)}`);
       // One request after another: a batch may hold the same point twice, and the later must win.
       // (Writes may run at once; ingest starts one that rewrites a point of another after it.)
       for (let start = 0; start < batch.length; start += LINES_PER_REQUEST) {
         const end = Math.min(batch.length, start + LINES_PER_REQUEST);
         let lines = '';
         for (let i = start; i < end; i++) {
-          const device = deviceId[i];
-          if (device !== lastDevice) {
-            lastDevice = device;
-            tagsByChannel = tagsOf.get(device);
-            if (!tagsByChannel) tagsOf.set(device, (tagsByChannel = new Map()));
-          }
-          const name = channel[i];
-          let tags = tagsByChannel!.get(name);
-          if (tags === undefined) {
-            tags = `channel=${lineTag(name)},device=${lineTag(device)}`;
-            tagsByChannel!.set(name, tags);
-          }
+          const tags = tagsOf(i);
           const v = value[i];
           lines += `${INFLUX_MEASUREMENT},${tags} value=${v} ${time[i]}\n`;
           if (Math.abs(v) > UNSUMMABLE_ABOVE) lines += `${UNSUMMABLE_MEASUREMENT},${tags} value=1 ${time[i]}\n`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asBatch, asReadings, ReadingBatch } from './reading-batch.ts';
+import { asBatch, asReadings, perSeries, ReadingBatch } from './reading-batch.ts';
 import type { Reading } from './store.ts';
 
 const readings: Reading[] = Array.from({ length: 700 }, (_, i) => ({ deviceId: `d${i % 3}`, channel: `c${i % 5}`, time: 1_700_000_000_000 + i, value: i / 8 }));
@@ -34,5 +34,17 @@ describe('ReadingBatch', () => {
     expect(asReadings(readings)).toBe(readings);
     expect(asReadings(batch)).toEqual(readings);
     expect(asBatch(readings).toReadings()).toEqual(readings);
+  });
+
+  it('perSeries makes one thing per (device, channel), however the devices interleave', () => {
+    const batch = ReadingBatch.from(readings);
+    const made: string[] = [];
+    const of = perSeries(batch, (deviceId, channel) => {
+      made.push(`${deviceId}/${channel}`);
+      return `${deviceId}/${channel}`;
+    });
+    for (let i = 0; i < batch.length; i++) expect(of(i)).toBe(`${readings[i].deviceId}/${readings[i].channel}`);
+    expect(made.length).toBe(15);
+    expect(new Set(made).size).toBe(15);
   });
 });

@@ -65,6 +65,32 @@ export class ReadingBatch {
   }
 }
 
+/**
+ * Something made once per (device, channel) of a batch, for every reading of it: `of(i)` is reading
+ * i's. A batch names each series many times, a device's readings mostly together, so the device's
+ * own map is looked up again only when the device changes.
+ */
+export function perSeries<T>(batch: ReadingBatch, make: (deviceId: string, channel: string) => T): (i: number) => T {
+  const byDevice = new Map<string, Map<string, T>>();
+  let lastDevice: string | undefined;
+  let byChannel: Map<string, T> | undefined;
+  return function of(i: number): T {
+    const device = batch.deviceId[i];
+    if (device !== lastDevice) {
+      lastDevice = device;
+      byChannel = byDevice.get(device);
+      if (!byChannel) byDevice.set(device, (byChannel = new Map()));
+    }
+    const name = batch.channel[i];
+    let made = byChannel!.get(name);
+    if (made === undefined) {
+      made = make(device, name);
+      byChannel!.set(name, made);
+    }
+    return made;
+  };
+}
+
 /** What a store's write takes: readings as objects, or in columns. */
 export type Readings = readonly Reading[] | ReadingBatch;
 

@@ -5,7 +5,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSqliteStore, openSqliteReader } from './sqlite-store.ts';
 import { pointsJson } from './points-json.ts';
-import { ReadingBatch } from './reading-batch.ts';
+import { perSeries, ReadingBatch } from './reading-batch.ts';
 import type { EncodedPoints, ReadingPoint, ReadingQuery } from './store.ts';
 import type { TierRetention } from './tier-retention.ts';
 
@@ -29,30 +29,12 @@ export interface PackedReadings {
 }
 
 export function packReadings(batch: ReadingBatch): PackedReadings {
-  const byDevice = new Map<string, Map<string, number>>();
   const series: string[] = [];
-  const { length, deviceId, channel } = batch;
-  const seriesIndex = new Uint32Array(length);
-  let lastDevice: string | undefined;
-  let channels: Map<string, number> | undefined;
-  for (let i = 0; i < length; i++) {
-    const device = deviceId[i];
-    // a frame's readings come together: the device rarely changes from one reading to the next
-    if (device !== lastDevice) {
-      lastDevice = device;
-      channels = byDevice.get(device);
-      if (!channels) byDevice.set(device, (channels = new Map()));
-    }
-    const name = channel[i];
-    let k = channels!.get(name);
-    if (k === undefined) {
-      k = series.push(device, name) / 2 - 1;
-      channels!.set(name, k);
-    }
-    seriesIndex[i] = k;
-  }
+  const seriesOf = perSeries(batch, (deviceId, channel) => series.push(deviceId, channel) / 2 - 1);
+  const seriesIndex = new Uint32Array(batch.length);
+  for (let i = 0; i < batch.length; i++) seriesIndex[i] = seriesOf(i);
   // copies: the batch stays the caller's, and may be written again (a salvage)
-  return { series, seriesIndex, times: batch.time.slice(0, length), values: batch.value.slice(0, length) };
+  return { series, seriesIndex, times: batch.time.slice(0, batch.length), values: batch.value.slice(0, batch.length) };
 }
 
 export function unpackReadings(packed: PackedReadings): ReadingBatch {
