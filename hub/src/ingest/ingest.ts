@@ -180,8 +180,6 @@ type WriteOutcome =
   | { ok: true; refused: readonly Reading[]; error?: unknown }
   | { ok: false };
 
-const newBatch = (id: number, capacity: number): Batch => ({ id, readings: new ReadingBatch(capacity), acks: [], afterEarlier: false, written: false });
-
 export class Ingest {
   private readonly devices = new Map<string, DeviceState>();
   /**
@@ -190,7 +188,6 @@ export class Ingest {
    */
   private readonly channelLists = new Map<string, ChannelList>();
   private pending: Batch;
-  private lastBatchLength = 0;
   /**
    * Written batches' columns, for the next batches: a zeroed full-size pair of columns for every
    * batch was 3 % of the hub's CPU at 40 readings per frame.
@@ -227,14 +224,9 @@ export class Ingest {
     this.pending = this.nextBatch(1);
   }
 
-  /**
-   * Sized for what the last batch held: batches cut at every full window may be a few hundred
-   * readings, and a zeroed full-size batch for each cost more than growing one.
-   */
+  /** The columns of a written batch when there is one; new ones grow as they fill. */
   private nextBatch(id: number): Batch {
-    const spare = this.spareBatches.pop();
-    if (spare) return { id, readings: spare, acks: [], afterEarlier: false, written: false };
-    return newBatch(id, Math.min(this.options.batchSize + 64, Math.max(256, this.lastBatchLength + (this.lastBatchLength >> 2))));
+    return { id, readings: this.spareBatches.pop() ?? new ReadingBatch(), acks: [], afterEarlier: false, written: false };
   }
 
   /**
@@ -471,7 +463,6 @@ export class Ingest {
     this.flushWhenWritten = false;
     if (this.pending.acks.length === 0) return;
     const batch = this.pending;
-    this.lastBatchLength = batch.readings.length;
     this.pending = this.nextBatch(batch.id + 1);
     for (const ack of batch.acks) {
       ack.device.lastBatch = batch.id;
